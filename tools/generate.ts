@@ -82,15 +82,34 @@ export interface CrdMeta {
   }>;
 }
 
+function isRequiredOnly(s: unknown): boolean {
+  if (!s || typeof s !== 'object') return false;
+  return Object.entries(s).every(
+    ([k, v]) =>
+      k === 'required' ||
+      k === 'not' ||
+      k === 'description' ||
+      // controller-gen writes `properties: {field: {}}` beside such a `required`
+      (k === 'properties' && Object.values(v as object).every((p) => p && typeof p === 'object' && Object.keys(p).length === 0)),
+  );
+}
+
 // All definitions of all files, with cross-file refs made local, so json-schema-to-typescript emits
 // each shared type once.
 function typesSchema(set: SchemaSet): JsonSchema {
   const localize = (node: unknown): unknown => {
     if (Array.isArray(node)) return node.map(localize);
     if (node === null || typeof node !== 'object') return node;
+    // A $ref with siblings (a use-specific description) would make json-schema-to-typescript emit a
+    // numbered copy of the shared type; the type is what matters here, the CRD keeps the text.
+    const ref = (node as Record<string, unknown>).$ref;
+    if (typeof ref === 'string') return { $ref: `#/definitions/${set.refName(ref)}` };
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(node)) {
-      out[k] = k === '$ref' && typeof v === 'string' ? `#/definitions/${set.refName(v)}` : localize(v);
+      // oneOf/anyOf of bare `required` lists ("exactly one of endpointSelector, nodeSelector") are
+      // validation, not shape; as types they only produce unions with `unknown` members.
+      if ((k === 'oneOf' || k === 'anyOf') && Array.isArray(v) && v.every(isRequiredOnly)) continue;
+      out[k] = localize(v);
     }
     return out;
   };
@@ -150,6 +169,11 @@ async function generate(): Promise<Map<string, string>> {
     const yaml = stringify(crd, { lineWidth: 0, aliasDuplicateObjects: false });
     out.set(`crds/${crd.spec.names.plural}.yaml`, `# ${header}\n${yaml}`);
   }
+  const crdFiles = [...out.keys()].filter((f) => f.startsWith('crds/')).map((f) => f.slice('crds/'.length));
+  out.set(
+    'crds/kustomization.yaml',
+    `# ${header}\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n${crdFiles.map((f) => `  - ${f}\n`).join('')}`,
+  );
   return out;
 }
 

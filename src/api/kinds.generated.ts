@@ -13,6 +13,28 @@ export interface KindInfo {
 
 export const kinds: readonly KindInfo[] = [
   {
+    "kind": "CiliumClusterwideNetworkPolicy",
+    "group": "cilium.io",
+    "plural": "ciliumclusterwidenetworkpolicies",
+    "namespaced": false,
+    "versions": [
+      "v2"
+    ],
+    "storageVersion": "v2",
+    "schemaFile": "cilium-clusterwide-network-policy.json"
+  },
+  {
+    "kind": "CiliumEndpoint",
+    "group": "cilium.io",
+    "plural": "ciliumendpoints",
+    "namespaced": true,
+    "versions": [
+      "v2"
+    ],
+    "storageVersion": "v2",
+    "schemaFile": "cilium-endpoint.json"
+  },
+  {
     "kind": "CiliumIdentity",
     "group": "cilium.io",
     "plural": "ciliumidentities",
@@ -22,5 +44,39 @@ export const kinds: readonly KindInfo[] = [
     ],
     "storageVersion": "v2",
     "schemaFile": "cilium-identity.json"
+  },
+  {
+    "kind": "CiliumLoadBalancerIPPool",
+    "group": "cilium.io",
+    "plural": "ciliumloadbalancerippools",
+    "namespaced": false,
+    "versions": [
+      "v2",
+      "v2alpha1"
+    ],
+    "storageVersion": "v2",
+    "schemaFile": "cilium-load-balancer-ip-pool.json"
+  },
+  {
+    "kind": "CiliumNetworkPolicy",
+    "group": "cilium.io",
+    "plural": "ciliumnetworkpolicies",
+    "namespaced": true,
+    "versions": [
+      "v2"
+    ],
+    "storageVersion": "v2",
+    "schemaFile": "cilium-network-policy.json"
+  },
+  {
+    "kind": "CiliumNode",
+    "group": "cilium.io",
+    "plural": "ciliumnodes",
+    "namespaced": false,
+    "versions": [
+      "v2"
+    ],
+    "storageVersion": "v2",
+    "schemaFile": "cilium-node.json"
   }
 ];

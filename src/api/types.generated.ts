@@ -3,7 +3,13 @@
 /**
  * Any object of a kind cilium-ts defines.
  */
-export type CiliumObject = CiliumIdentity;
+export type CiliumObject =
+  | CiliumClusterwideNetworkPolicy
+  | CiliumEndpoint
+  | CiliumIdentity
+  | CiliumLoadBalancerIPPool
+  | CiliumNetworkPolicy
+  | CiliumNode;
 /**
  * Group and version of the schema this object follows, e.g. cilium.io/v2. The API server converts between the versions it serves.
  */
@@ -16,7 +22,1052 @@ export type Kind = string;
  * Standard Kubernetes object metadata: name, namespace, labels, annotations, owner references.
  */
 export type ObjectMeta = import('@kubernetes/client-node').V1ObjectMeta;
+/**
+ * An IPv4 or IPv6 prefix in CIDR notation, e.g. 192.0.2.0/24 or 2001:db8::/32; a single host is written as /32 or /128.
+ */
+export type PolicyCIDR = string;
+/**
+ * A well-known class of peers. all: everything; world: outside the cluster; cluster: inside the cluster; host: the local node; remote-node: other nodes; kube-apiserver: the API server; init: endpoints whose identity is not yet known; ingress: Cilium's ingress proxy; health: Cilium health endpoints; unmanaged: pods Cilium does not manage; none: nothing.
+ */
+export type PolicyEntity =
+  | 'all'
+  | 'world'
+  | 'cluster'
+  | 'host'
+  | 'init'
+  | 'ingress'
+  | 'unmanaged'
+  | 'remote-node'
+  | 'health'
+  | 'none'
+  | 'kube-apiserver';
+/**
+ * Application-layer rules for the traffic on these ports, for exactly one protocol: set one of http, kafka or dns. Traffic must match at least one of the listed rules; anything else is refused by the proxy.
+ */
+export type L7Rules = {
+  /**
+   * DNS lookups the endpoints may make, by queried name; the answers also feed toFQDNs rules.
+   */
+  dns?: FQDNSelector[];
+  /**
+   * HTTP requests that are allowed.
+   */
+  http?: PortRuleHTTP[];
+  /**
+   * Kafka requests that are allowed (beta; removed from recent Cilium releases).
+   */
+  kafka?: PortRuleKafka[];
+} & L7Rules1;
+export type L7Rules1 =
+  | {
+      http: unknown;
+    }
+  | {
+      kafka: unknown;
+    }
+  | {
+      dns: unknown;
+    };
+/**
+ * Step of the release handshake for a surplus address: marked-for-release (operator proposes it), ready-for-release (agent agrees it is unused), do-not-release (agent refuses: in use or not the node's), released (operator has freed it).
+ */
+export type IPReleaseStatus = 'marked-for-release' | 'ready-for-release' | 'do-not-release' | 'released';
 
+/**
+ * A cluster-scoped Cilium network policy: like a CiliumNetworkPolicy, but its selectors reach endpoints in every namespace, and with nodeSelector it can also act as a host firewall for nodes. Put one rule in spec, several in specs, or use both.
+ */
+export interface CiliumClusterwideNetworkPolicy {
+  apiVersion?: ApiVersion;
+  kind?: Kind;
+  metadata: ObjectMeta;
+  spec?: PolicyRule;
+  /**
+   * The policy's rules, when it has several; they apply together with spec, if that is set too.
+   */
+  specs?: PolicyRule[];
+  status?: PolicyStatus;
+}
+/**
+ * One policy rule: the endpoints (endpointSelector) or nodes (nodeSelector) it applies to, and the traffic it allows or denies in each direction. Exactly one of endpointSelector and nodeSelector must be set, and at least one of ingress, ingressDeny, egress and egressDeny.
+ */
+export interface PolicyRule {
+  /**
+   * Free text for people reading the policy, e.g. why the rule exists. Ignored when enforcing and not used to identify the rule.
+   */
+  description?: string;
+  /**
+   * Traffic the selected endpoints may send. Once any rule selects an endpoint for egress, everything it sends that no rule allows is dropped (unless enableDefaultDeny.egress is false). Omitted or empty: the rule says nothing about egress.
+   */
+  egress?: EgressRule[];
+  /**
+   * Traffic the selected endpoints must not send. Deny rules win over allow rules. Omitted or empty: the rule denies nothing at egress.
+   */
+  egressDeny?: EgressDenyRule[];
+  enableDefaultDeny?: DefaultDenyConfig;
+  endpointSelector?: EndpointSelector;
+  /**
+   * Traffic the selected endpoints may receive. Once any rule selects an endpoint for ingress, everything arriving that no rule allows is dropped (unless enableDefaultDeny.ingress is false). Omitted or empty: the rule says nothing about ingress.
+   */
+  ingress?: IngressRule[];
+  /**
+   * Traffic the selected endpoints must not receive. Deny rules win over allow rules. Omitted or empty: the rule denies nothing at ingress.
+   */
+  ingressDeny?: IngressDenyRule[];
+  /**
+   * Labels that identify this rule, e.g. to find or delete it later. Unrelated to the labels of the endpoints it selects.
+   */
+  labels?: RuleLabel[];
+  log?: PolicyLogConfig;
+  nodeSelector?: EndpointSelector;
+}
+/**
+ * Traffic the selected endpoints may send. Every field is optional; the fields that are set must all match for traffic to be allowed. Among the peer fields (toEndpoints, toNodes, toCIDR, toCIDRSet, toEntities, toServices, toGroups, toFQDNs) use only one per rule.
+ */
+export interface EgressRule {
+  authentication?: PolicyAuthentication;
+  /**
+   * Allowed ICMP / ICMPv6 messages, by type. Exclusive with toPorts.
+   */
+  icmps?: ICMPRule[];
+  /**
+   * Allowed destination IP ranges outside the cluster, e.g. 192.0.2.0/24. Addresses of cluster endpoints and of the host are not matched by CIDR rules.
+   */
+  toCIDR?: PolicyCIDR[];
+  /**
+   * Allowed destination IP ranges, each given as a CIDR, a CiliumCIDRGroup or a CiliumCIDRGroup selector, optionally with sub-ranges excluded.
+   */
+  toCIDRSet?: CIDRRule[];
+  /**
+   * Allowed destination endpoints: those matching any of these selectors. In a namespaced policy a selector without a namespace label only matches the policy's namespace.
+   */
+  toEndpoints?: EndpointSelector[];
+  /**
+   * Allowed destination entities: well-known groups of peers such as world, cluster, host or kube-apiserver.
+   */
+  toEntities?: PolicyEntity[];
+  /**
+   * Allowed destinations by DNS name: the IPs that the endpoints' own DNS lookups returned for matching names. Needs a DNS rule (toPorts rules.dns) that lets the proxy see those lookups.
+   */
+  toFQDNs?: FQDNSelector[];
+  /**
+   * Allowed destinations given as cloud-provider groups (e.g. AWS security groups), resolved to their IP addresses.
+   */
+  toGroups?: PolicyGroups[];
+  /**
+   * Allowed destination nodes: those whose node labels match any of these selectors.
+   */
+  toNodes?: EndpointSelector[];
+  /**
+   * Destination ports the traffic may use, optionally with L7 rules. Omitted: any port.
+   */
+  toPorts?: PortRule[];
+  /**
+   * Removed feature (additional label requirements on every destination); must be omitted or empty.
+   *
+   * @maxItems 0
+   */
+  toRequires?: [];
+  /**
+   * Allowed destinations given as Kubernetes services: traffic to their backends is allowed.
+   */
+  toServices?: PolicyService[];
+}
+/**
+ * Mutual authentication the peers must complete before the allowed traffic may flow.
+ */
+export interface PolicyAuthentication {
+  /**
+   * disabled: no authentication; required: the peers must have authenticated each other; test-always-fail: for testing, authentication never succeeds.
+   */
+  mode: 'disabled' | 'required' | 'test-always-fail';
+}
+/**
+ * ICMP messages, listed by type.
+ */
+export interface ICMPRule {
+  /**
+   * The ICMP types (at most 40); a message of any of them matches.
+   *
+   * @maxItems 40
+   */
+  fields?: ICMPField[];
+}
+/**
+ * One ICMP or ICMPv6 message type.
+ */
+export interface ICMPField {
+  /**
+   * IPv4 for ICMP, IPv6 for ICMPv6.
+   */
+  family?: 'IPv4' | 'IPv6';
+  /**
+   * The message type: a number from 0 to 255, or its CamelCase name such as EchoRequest, DestinationUnreachable or PacketTooBig (names depend on the family).
+   */
+  type: number | string;
+}
+/**
+ * A block of peer addresses, given in exactly one way: a CIDR, a CiliumCIDRGroup by name, or CiliumCIDRGroups by label. Sub-ranges listed in except are left out.
+ */
+export interface CIDRRule {
+  cidr?: PolicyCIDR;
+  /**
+   * Name of a CiliumCIDRGroup whose CIDRs make up the block.
+   */
+  cidrGroupRef?: string;
+  cidrGroupSelector?: EndpointSelector;
+  /**
+   * Sub-ranges of the block that are excluded from it.
+   */
+  except?: PolicyCIDR[];
+}
+/**
+ * Selects by label: an object matches when it has every label in matchLabels and satisfies every requirement in matchExpressions. An empty selector matches everything. Keys may carry a source prefix such as k8s: or reserved:.
+ */
+export interface EndpointSelector {
+  /**
+   * Requirements on labels, all of which must hold.
+   */
+  matchExpressions?: PolicyLabelSelectorRequirement[];
+  /**
+   * Labels that must be present with exactly these values. Same as a matchExpressions entry with operator In and a single value.
+   */
+  matchLabels?: {
+    /**
+     * The required label value: at most 63 characters, alphanumeric at both ends, with -, _ and . allowed inside; may be empty.
+     */
+    [k: string]: string | undefined;
+  };
+}
+/**
+ * One requirement on a label: its key, an operator and, for In and NotIn, the values to compare with.
+ */
+export interface PolicyLabelSelectorRequirement {
+  /**
+   * The label key the requirement is about.
+   */
+  key: string;
+  /**
+   * In: the label's value is one of values. NotIn: the label is absent or its value is not in values. Exists / DoesNotExist: the label is present / absent (values must be empty).
+   */
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  /**
+   * The values to compare with: non-empty for In and NotIn, empty for Exists and DoesNotExist.
+   */
+  values?: string[];
+}
+/**
+ * A DNS name given in exactly one way: an exact name (matchName) or a wildcard pattern (matchPattern).
+ */
+export interface FQDNSelector {
+  /**
+   * An exact DNS name, e.g. api.example.com; a trailing dot is optional and case is ignored.
+   */
+  matchName?: string;
+  /**
+   * A DNS name in which * stands for zero or more characters allowed in DNS names, e.g. *.example.com; a lone * matches every name. Case is ignored.
+   */
+  matchPattern?: string;
+}
+/**
+ * Peers given as a group defined by a cloud provider, turned into IP addresses by the operator.
+ */
+export interface PolicyGroups {
+  aws?: AWSGroup;
+}
+/**
+ * AWS instances and interfaces, selected by security group and/or tags, optionally limited to one region.
+ */
+export interface AWSGroup {
+  /**
+   * AWS tags the resources must carry.
+   */
+  labels?: {
+    [k: string]: string | undefined;
+  };
+  /**
+   * The AWS region to look in.
+   */
+  region?: string;
+  /**
+   * Security groups by id (sg-…).
+   */
+  securityGroupsIds?: string[];
+  /**
+   * Security groups by name.
+   */
+  securityGroupsNames?: string[];
+}
+/**
+ * Ports that traffic may use, with optional L7 rules, TLS handling, SNI restriction or redirection to an Envoy listener.
+ */
+export interface PortRule {
+  listener?: PolicyListener;
+  originatingTLS?: TLSContext;
+  /**
+   * The ports (at most 40). Omitted or empty: any port.
+   *
+   * @maxItems 40
+   */
+  ports?: PortProtocol[];
+  rules?: L7Rules;
+  /**
+   * TLS server names (SNI) the connection must ask for; * wildcards are allowed as in DNS patterns.
+   *
+   * @minItems 1
+   *
+   * Items: A server name or pattern.
+   */
+  serverNames?: [string, ...string[]];
+  terminatingTLS?: TLSContext;
+}
+/**
+ * Sends the matching traffic to a listener defined in a CiliumEnvoyConfig or CiliumClusterwideEnvoyConfig instead of Cilium's own proxy.
+ */
+export interface PolicyListener {
+  envoyConfig: ListenerEnvoyConfig;
+  /**
+   * Name of the listener in that Envoy configuration.
+   */
+  name: string;
+  /**
+   * Tie-breaker (1-100) when several rules send the same traffic to different listeners.
+   */
+  priority?: number;
+}
+/**
+ * The Envoy configuration object that defines the listener.
+ */
+export interface ListenerEnvoyConfig {
+  /**
+   * Kind of the object; when omitted, CiliumEnvoyConfig for a namespaced policy, CiliumClusterwideEnvoyConfig for a clusterwide one.
+   */
+  kind?: 'CiliumEnvoyConfig' | 'CiliumClusterwideEnvoyConfig';
+  /**
+   * Name of the object (in the policy's namespace for a CiliumEnvoyConfig).
+   */
+  name: string;
+}
+/**
+ * TLS material for the proxy, read from a Kubernetes secret. As terminatingTLS: the certificate the proxy presents to clients, so that it can decrypt and inspect their traffic. As originatingTLS: the client certificate (optional) and trusted CAs the proxy uses when it re-encrypts the traffic towards the destination.
+ */
+export interface TLSContext {
+  /**
+   * Key in the secret holding the certificate chain; default tls.crt.
+   */
+  certificate?: string;
+  /**
+   * Key in the secret holding the private key; default tls.key.
+   */
+  privateKey?: string;
+  secret: PolicySecret;
+  /**
+   * Key in the secret holding the trusted CA bundle; default ca.crt.
+   */
+  trustedCA?: string;
+}
+/**
+ * A reference to a Kubernetes secret.
+ */
+export interface PolicySecret {
+  /**
+   * Name of the secret.
+   */
+  name: string;
+  /**
+   * Namespace of the secret; omitted: the policy's namespace.
+   */
+  namespace?: string;
+}
+/**
+ * A port, or a range of ports, with its L4 protocol.
+ */
+export interface PortProtocol {
+  /**
+   * Last port of a range that starts at port; omitted: port alone.
+   */
+  endPort?: number;
+  /**
+   * A port number (0-65535, where 0 means any port) or the name of a container port, e.g. "80" or "http".
+   */
+  port?: string;
+  /**
+   * The L4 protocol; ANY (the default) matches TCP, UDP and SCTP.
+   */
+  protocol?: 'TCP' | 'UDP' | 'SCTP' | 'VRRP' | 'IGMP' | 'ANY';
+}
+/**
+ * An HTTP request pattern. Every field that is set must match; an empty rule allows every request.
+ */
+export interface PortRuleHTTP {
+  /**
+   * Headers to check, with what to do when one does not match (only log, or rewrite the request).
+   */
+  headerMatches?: HeaderMatch[];
+  /**
+   * Headers the request must carry, each as "Name" (present) or "Name: value".
+   */
+  headers?: string[];
+  /**
+   * Regular expression (extended POSIX) the request's host header must match.
+   */
+  host?: string;
+  /**
+   * Regular expression (extended POSIX) the method must match, e.g. GET|POST.
+   */
+  method?: string;
+  /**
+   * Regular expression (extended POSIX) the request path must match.
+   */
+  path?: string;
+}
+/**
+ * One HTTP header to check, against a value given inline (value) or read from a secret whose single entry holds it (secret; wins over value when the secret exists).
+ */
+export interface HeaderMatch {
+  /**
+   * What to do when the header does not match: LOG logs and lets the request through; ADD, DELETE and REPLACE fix the header accordingly and let it through. Omitted: the request is refused.
+   */
+  mismatch?: 'LOG' | 'ADD' | 'DELETE' | 'REPLACE';
+  /**
+   * Name of the header.
+   */
+  name: string;
+  secret?: PolicySecret;
+  /**
+   * The expected value; omitted with no secret: the header must merely be present.
+   */
+  value?: string;
+}
+/**
+ * A Kafka request pattern; every field that is set must match, and an empty rule allows every request. Use role or apiKey, not both.
+ */
+export interface PortRuleKafka {
+  /**
+   * The request's API key by name, case-insensitive, e.g. produce, fetch, metadata.
+   */
+  apiKey?: string;
+  /**
+   * The request's API version, a non-negative integer given as a string; omitted: any version.
+   */
+  apiVersion?: string;
+  /**
+   * The client id the request must carry; omitted: any client.
+   */
+  clientID?: string;
+  /**
+   * A set of API keys: produce (writing to the topics) or consume (reading from them, including the consumer-group calls).
+   */
+  role?: 'produce' | 'consume';
+  /**
+   * The topic the request is about; a request naming several topics needs all of them allowed. Omitted: any topic.
+   */
+  topic?: string;
+}
+/**
+ * A Kubernetes service as a peer: either one service by name or the services matching a selector.
+ */
+export interface PolicyService {
+  k8sService?: K8SServiceNamespace;
+  k8sServiceSelector?: K8SServiceSelectorNamespace;
+}
+/**
+ * One Kubernetes service, by name and namespace.
+ */
+export interface K8SServiceNamespace {
+  /**
+   * Namespace of the service.
+   */
+  namespace?: string;
+  /**
+   * Name of the service.
+   */
+  serviceName?: string;
+}
+/**
+ * The Kubernetes services whose labels match a selector, optionally in one namespace.
+ */
+export interface K8SServiceSelectorNamespace {
+  /**
+   * Namespace to look in.
+   */
+  namespace?: string;
+  selector: EndpointSelector;
+}
+/**
+ * Traffic the selected endpoints must not send: traffic matching every field that is set is dropped, whatever other rules allow. Among the peer fields use only one per rule.
+ */
+export interface EgressDenyRule {
+  /**
+   * Denied ICMP / ICMPv6 messages, by type. Exclusive with toPorts.
+   */
+  icmps?: ICMPRule[];
+  /**
+   * Denied destination IP ranges outside the cluster, e.g. 192.0.2.0/24.
+   */
+  toCIDR?: PolicyCIDR[];
+  /**
+   * Denied destination IP ranges, each given as a CIDR, a CiliumCIDRGroup or a CiliumCIDRGroup selector, optionally with sub-ranges excluded.
+   */
+  toCIDRSet?: CIDRRule[];
+  /**
+   * Denied destination endpoints: those matching any of these selectors.
+   */
+  toEndpoints?: EndpointSelector[];
+  /**
+   * Denied destination entities, such as world or cluster.
+   */
+  toEntities?: PolicyEntity[];
+  /**
+   * Denied destinations given as cloud-provider groups (e.g. AWS security groups).
+   */
+  toGroups?: PolicyGroups[];
+  /**
+   * Denied destination nodes: those whose node labels match any of these selectors.
+   */
+  toNodes?: EndpointSelector[];
+  /**
+   * Destination ports the denial applies to. Omitted: every port.
+   */
+  toPorts?: PortDenyRule[];
+  /**
+   * Removed feature; must be omitted or empty.
+   *
+   * @maxItems 0
+   */
+  toRequires?: [];
+  /**
+   * Denied destinations given as Kubernetes services.
+   */
+  toServices?: PolicyService[];
+}
+/**
+ * Ports a deny rule applies to.
+ */
+export interface PortDenyRule {
+  /**
+   * The ports. Omitted or empty: every port.
+   */
+  ports?: PortProtocol[];
+}
+/**
+ * Whether the endpoints this rule selects get default deny (traffic no policy allows is dropped), per direction. Unset: on for each direction the rule has rules for. Set false for a rule that should only add allowances or denials without cutting off other traffic.
+ */
+export interface DefaultDenyConfig {
+  /**
+   * Default deny for traffic the selected endpoints send.
+   */
+  egress?: boolean;
+  /**
+   * Default deny for traffic the selected endpoints receive.
+   */
+  ingress?: boolean;
+}
+/**
+ * Traffic the selected endpoints may receive. Every field is optional; the fields that are set must all match for traffic to be allowed. Among the peer fields (fromEndpoints, fromNodes, fromCIDR, fromCIDRSet, fromEntities, fromGroups) use only one per rule.
+ */
+export interface IngressRule {
+  authentication?: PolicyAuthentication;
+  /**
+   * Allowed source IP ranges outside the cluster, e.g. 192.0.2.0/24. Addresses of cluster endpoints and of the host are not matched by CIDR rules.
+   */
+  fromCIDR?: PolicyCIDR[];
+  /**
+   * Allowed source IP ranges, each given as a CIDR, a CiliumCIDRGroup or a CiliumCIDRGroup selector, optionally with sub-ranges excluded.
+   */
+  fromCIDRSet?: CIDRRule[];
+  /**
+   * Allowed source endpoints: those matching any of these selectors. In a namespaced policy a selector without a namespace label only matches the policy's namespace. An empty selector ({}) matches every endpoint in scope.
+   */
+  fromEndpoints?: EndpointSelector[];
+  /**
+   * Allowed source entities: well-known groups of peers such as world, cluster, host or remote-node.
+   */
+  fromEntities?: PolicyEntity[];
+  /**
+   * Allowed sources given as cloud-provider groups (e.g. AWS security groups), resolved to their IP addresses.
+   */
+  fromGroups?: PolicyGroups[];
+  /**
+   * Allowed source nodes: those whose node labels match any of these selectors.
+   */
+  fromNodes?: EndpointSelector[];
+  /**
+   * Removed feature (additional label requirements on every source); must be omitted or empty.
+   *
+   * @maxItems 0
+   */
+  fromRequires?: [];
+  /**
+   * Allowed ICMP / ICMPv6 messages, by type. Exclusive with toPorts.
+   */
+  icmps?: ICMPRule[];
+  /**
+   * Destination ports (on the selected endpoints) the traffic may use, optionally with L7 rules. Omitted: any port.
+   */
+  toPorts?: PortRule[];
+}
+/**
+ * Traffic the selected endpoints must not receive: traffic matching every field that is set is dropped, whatever other rules allow. Among the peer fields use only one per rule.
+ */
+export interface IngressDenyRule {
+  /**
+   * Denied source IP ranges outside the cluster, e.g. 192.0.2.0/24.
+   */
+  fromCIDR?: PolicyCIDR[];
+  /**
+   * Denied source IP ranges, each given as a CIDR, a CiliumCIDRGroup or a CiliumCIDRGroup selector, optionally with sub-ranges excluded.
+   */
+  fromCIDRSet?: CIDRRule[];
+  /**
+   * Denied source endpoints: those matching any of these selectors.
+   */
+  fromEndpoints?: EndpointSelector[];
+  /**
+   * Denied source entities, such as world or cluster.
+   */
+  fromEntities?: PolicyEntity[];
+  /**
+   * Denied sources given as cloud-provider groups (e.g. AWS security groups).
+   */
+  fromGroups?: PolicyGroups[];
+  /**
+   * Denied source nodes: those whose node labels match any of these selectors.
+   */
+  fromNodes?: EndpointSelector[];
+  /**
+   * Removed feature; must be omitted or empty.
+   *
+   * @maxItems 0
+   */
+  fromRequires?: [];
+  /**
+   * Denied ICMP / ICMPv6 messages, by type. Exclusive with toPorts.
+   */
+  icmps?: ICMPRule[];
+  /**
+   * Destination ports the denial applies to. Omitted: every port.
+   */
+  toPorts?: PortDenyRule[];
+}
+/**
+ * A label of a policy rule: key, optional value, and the source the label comes from.
+ */
+export interface RuleLabel {
+  /**
+   * Label key.
+   */
+  key: string;
+  /**
+   * Where the label comes from, e.g. k8s, reserved or unspec.
+   */
+  source?: string;
+  /**
+   * Label value; may be empty.
+   */
+  value?: string;
+}
+/**
+ * How verdicts of this policy show up in logs and flow records.
+ */
+export interface PolicyLogConfig {
+  /**
+   * A cookie (up to 32 printable characters) attached to flow records of traffic this rule decided.
+   */
+  value?: string;
+}
+/**
+ * What the cluster reports about the policy: conditions and the policies derived from it.
+ */
+export interface PolicyStatus {
+  /**
+   * Conditions of the policy, one per type, e.g. Valid.
+   */
+  conditions?: PolicyCondition[];
+  /**
+   * Status of each policy generated from this one (e.g. for toGroups), by the derived policy's name.
+   */
+  derivativePolicies?: {
+    [k: string]: DerivativePolicyStatus | undefined;
+  };
+}
+/**
+ * One observation about the policy.
+ */
+export interface PolicyCondition {
+  /**
+   * When status last changed.
+   */
+  lastTransitionTime?: string;
+  /**
+   * Details for people, e.g. why the policy is not valid.
+   */
+  message?: string;
+  /**
+   * Machine-readable reason for the last transition, in CamelCase.
+   */
+  reason?: string;
+  /**
+   * True, False or Unknown.
+   */
+  status: string;
+  /**
+   * What the condition is about, e.g. Valid.
+   */
+  type: string;
+}
+/**
+ * How far one derived policy has been applied.
+ */
+export interface DerivativePolicyStatus {
+  /**
+   * Annotations of the policy when it was applied.
+   */
+  annotations?: {
+    [k: string]: string | undefined;
+  };
+  /**
+   * Whether the policy is being enforced.
+   */
+  enforcing?: boolean;
+  /**
+   * Why applying the policy failed, if it did.
+   */
+  error?: string;
+  /**
+   * When this status was last written.
+   */
+  lastUpdated?: string;
+  /**
+   * Policy revision that includes this policy.
+   */
+  localPolicyRevision?: number;
+  /**
+   * Whether the policy was imported without error.
+   */
+  ok?: boolean;
+}
+/**
+ * A pod's network endpoint as managed by the Cilium agent on its node, with the same name and namespace as the pod. The agent writes it so that the rest of the cluster can see the endpoint's security identity, addresses and policy state; it carries no spec and users do not edit it.
+ */
+export interface CiliumEndpoint {
+  apiVersion?: ApiVersion;
+  kind?: Kind;
+  metadata: ObjectMeta;
+  status?: EndpointStatus;
+}
+/**
+ * The endpoint as its agent last reported it: identity, addresses, policy enforcement and health.
+ */
+export interface EndpointStatus {
+  /**
+   * Background controllers of the endpoint that are currently failing; empty while all is well.
+   */
+  controllers?: EndpointControllerStatus[];
+  encryption?: EncryptionSpec;
+  'external-identifiers'?: EndpointIdentifiers;
+  health?: EndpointHealth;
+  /**
+   * Endpoint ID, unique only on the node that runs the endpoint (the ID shown by cilium-dbg endpoint list).
+   */
+  id?: number;
+  identity?: EndpointIdentity;
+  /**
+   * The last few warnings and errors of the endpoint.
+   */
+  log?: EndpointStatusChange[];
+  /**
+   * Named container ports of the pod, which policies can refer to by name.
+   */
+  'named-ports'?: EndpointNamedPort[];
+  networking?: EndpointNetworking;
+  policy?: EndpointPolicy;
+  /**
+   * Kubernetes service account the pod runs as.
+   */
+  'service-account'?: string;
+  /**
+   * Lifecycle state. A new endpoint goes creating → waiting-for-identity → (waiting-to-)regenerating → ready; restoring after an agent restart; not-ready when its last regeneration failed; disconnecting / disconnected while it is torn down; invalid when it was created from invalid data.
+   */
+  state?:
+    | 'creating'
+    | 'waiting-for-identity'
+    | 'not-ready'
+    | 'waiting-to-regenerate'
+    | 'regenerating'
+    | 'restoring'
+    | 'ready'
+    | 'disconnecting'
+    | 'disconnected'
+    | 'invalid';
+  /**
+   * Legacy: outcome of the proxy-visibility annotation, a feature current Cilium has dropped. Kept so objects written by older agents stay valid; not written any more.
+   */
+  'visibility-policy-status'?: string;
+}
+/**
+ * A failing background controller of the endpoint.
+ */
+export interface EndpointControllerStatus {
+  configuration?: EndpointControllerConfiguration;
+  /**
+   * Name of the controller.
+   */
+  name?: string;
+  status?: EndpointControllerRunStatus;
+  /**
+   * Unique ID of this controller instance.
+   */
+  uuid?: string;
+}
+/**
+ * How the controller is scheduled.
+ */
+export interface EndpointControllerConfiguration {
+  /**
+   * Whether the controller retries after an error.
+   */
+  'error-retry'?: boolean;
+  /**
+   * Initial back-off before a retry after an error (a duration).
+   */
+  'error-retry-base'?: number;
+  /**
+   * Period between regular runs (a duration).
+   */
+  interval?: number;
+}
+/**
+ * Success and failure record of the controller.
+ */
+export interface EndpointControllerRunStatus {
+  /**
+   * Failures in a row since the last success.
+   */
+  'consecutive-failure-count'?: number;
+  /**
+   * Failed runs in total.
+   */
+  'failure-count'?: number;
+  /**
+   * Error of the latest failure.
+   */
+  'last-failure-msg'?: string;
+  /**
+   * When the controller last failed.
+   */
+  'last-failure-timestamp'?: string;
+  /**
+   * When the controller last succeeded.
+   */
+  'last-success-timestamp'?: string;
+  /**
+   * Successful runs in total.
+   */
+  'success-count'?: number;
+}
+/**
+ * Transparent encryption (IPsec) settings.
+ */
+export interface EncryptionSpec {
+  /**
+   * Index (SPI) of the IPsec key in use; 0 when IPsec is off.
+   */
+  key?: number;
+}
+/**
+ * Names of the workload outside Cilium: container runtime and Kubernetes pod.
+ */
+export interface EndpointIdentifiers {
+  /**
+   * The network attachment as the container runtime knows it over CNI: container ID and interface name, as <container-id>:<ifname>. Unique per endpoint.
+   */
+  'cni-attachment-id'?: string;
+  /**
+   * Container (sandbox) ID from the runtime. Shared by all endpoints of a pod with several interfaces.
+   */
+  'container-id'?: string;
+  /**
+   * Container name from the runtime (legacy).
+   */
+  'container-name'?: string;
+  /**
+   * Docker libnetwork endpoint ID (legacy Docker integration).
+   */
+  'docker-endpoint-id'?: string;
+  /**
+   * Docker libnetwork network ID (legacy Docker integration).
+   */
+  'docker-network-id'?: string;
+  /**
+   * Namespace of the pod.
+   */
+  'k8s-namespace'?: string;
+  /**
+   * Name of the pod.
+   */
+  'k8s-pod-name'?: string;
+  /**
+   * Legacy: namespace/name of the pod; use k8s-namespace and k8s-pod-name.
+   */
+  'pod-name'?: string;
+}
+/**
+ * Health of the endpoint and of its parts; each state is one of OK, Bootstrap, Warning, Failure or Disabled.
+ */
+export interface EndpointHealth {
+  /**
+   * Health of the endpoint's BPF programs and maps.
+   */
+  bpf?: string;
+  /**
+   * Whether the endpoint is reachable.
+   */
+  connected?: boolean;
+  /**
+   * Combined health of the endpoint.
+   */
+  overallHealth?: string;
+  /**
+   * Health of the endpoint's policy computation.
+   */
+  policy?: string;
+}
+/**
+ * The security identity of the endpoint.
+ */
+export interface EndpointIdentity {
+  /**
+   * Numeric security identity; for cluster-scoped identities, the name of the matching CiliumIdentity.
+   */
+  id?: number;
+  /**
+   * Labels that make up the identity, each prefixed by its source, e.g. k8s:app=web.
+   */
+  labels?: string[];
+}
+/**
+ * One entry of the endpoint's log.
+ */
+export interface EndpointStatusChange {
+  /**
+   * ok or failed.
+   */
+  code?: string;
+  /**
+   * What happened.
+   */
+  message?: string;
+  /**
+   * Endpoint state at that moment.
+   */
+  state?: string;
+  /**
+   * When it happened.
+   */
+  timestamp?: string;
+}
+/**
+ * A named port of one of the pod's containers.
+ */
+export interface EndpointNamedPort {
+  /**
+   * Port name, as in the pod spec.
+   */
+  name?: string;
+  /**
+   * Port number.
+   */
+  port?: number;
+  /**
+   * TCP, UDP, SCTP, ICMP, ICMPV6 or ANY.
+   */
+  protocol?: string;
+}
+/**
+ * Where the endpoint can be reached.
+ */
+export interface EndpointNetworking {
+  /**
+   * The endpoint's addresses, normally a single IPv4/IPv6 pair.
+   */
+  addressing: AddressPair[];
+  /**
+   * Address of the node hosting the endpoint, reachable from the other nodes.
+   */
+  node?: string;
+}
+/**
+ * An IPv4 and/or an IPv6 address of the endpoint.
+ */
+export interface AddressPair {
+  /**
+   * The IPv4 address, if any.
+   */
+  ipv4?: string;
+  /**
+   * The IPv6 address, if any.
+   */
+  ipv6?: string;
+}
+/**
+ * Policy enforcement on the endpoint, per direction.
+ */
+export interface EndpointPolicy {
+  egress?: EndpointPolicyDirection;
+  ingress?: EndpointPolicyDirection;
+}
+/**
+ * Enforcement in one direction (ingress: traffic to the endpoint; egress: traffic from it) and the peers allowed and denied, when the agent publishes them.
+ */
+export interface EndpointPolicyDirection {
+  /**
+   * Deprecated; not written by current agents.
+   */
+  adding?: IdentityTuple[];
+  /**
+   * Peers allowed in this direction.
+   */
+  allowed?: IdentityTuple[];
+  /**
+   * Peers denied in this direction.
+   */
+  denied?: IdentityTuple[];
+  /**
+   * Whether policy is enforced in this direction; false means all traffic is allowed.
+   */
+  enforcing: boolean;
+  /**
+   * Deprecated; not written by current agents.
+   */
+  removing?: IdentityTuple[];
+  /**
+   * Enforcement mode as kubectl shows it: enforcing, non-enforcing, or <status disabled> when the agent does not publish policy status.
+   */
+  state?: string;
+}
+/**
+ * A peer, by security identity, destination port and protocol.
+ */
+export interface IdentityTuple {
+  /**
+   * Destination port; 0 means any.
+   */
+  'dest-port'?: number;
+  /**
+   * Numeric security identity of the peer.
+   */
+  identity?: number;
+  /**
+   * Labels of the peer's identity.
+   */
+  'identity-labels'?: {
+    [k: string]: string | undefined;
+  };
+  /**
+   * IP protocol number (6 TCP, 17 UDP, …); 0 means any.
+   */
+  protocol?: number;
+}
 /**
  * A security identity: one numeric id for one set of identity-relevant labels. The object's name is the numeric id; agents allocate identities by creating these objects and reuse the one whose labels match. Its Kubernetes labels mirror the k8s-sourced security labels so that `kubectl get ciliumid -l app=web` finds identities by label.
  */
@@ -30,4 +1081,784 @@ export interface CiliumIdentity {
   'security-labels': {
     [k: string]: string | undefined;
   };
+}
+/**
+ * A pool of addresses that LB-IPAM hands out to Services of type LoadBalancer. The operator picks a pool whose service selector matches the Service, assigns a free address from its blocks and reports problems, such as overlap with another pool, in the status conditions.
+ */
+export interface CiliumLoadBalancerIPPool {
+  apiVersion?: ApiVersion;
+  kind?: Kind;
+  metadata: ObjectMeta;
+  spec: IPPoolSpec;
+  status?: IPPoolStatus;
+}
+/**
+ * Which addresses the pool holds and which Services may get them.
+ */
+export interface IPPoolSpec {
+  /**
+   * Whether the first (network) and last (broadcast) address of each CIDR block may be assigned. Yes, or unset, allows them; No keeps them back. Has no effect on /31, /32, /127 and /128 blocks, which would otherwise be unusable.
+   */
+  allowFirstLastIPs?: 'Yes' | 'No';
+  /**
+   * The address ranges of the pool; IPv4 and IPv6 blocks may be mixed.
+   */
+  blocks?: IPPoolBlock[];
+  /**
+   * Stop assigning new addresses from this pool. Services keep the addresses they already have.
+   */
+  disabled?: boolean;
+  serviceSelector?: ServiceSelector;
+}
+/**
+ * One range of the pool: either a CIDR, or an explicit start/stop range.
+ */
+export interface IPPoolBlock {
+  /**
+   * A prefix such as 10.0.10.0/24 or 2001:db8::/64. Leave start and stop empty when set.
+   */
+  cidr?: string;
+  /**
+   * First address of a range. Alone (without stop) it adds just this one address.
+   */
+  start?: string;
+  /**
+   * Last address of the range that begins at start, included; same IP family as start.
+   */
+  stop?: string;
+}
+/**
+ * Limits the pool to Services whose labels match. Besides a Service's own labels, the keys io.kubernetes.service.name and io.kubernetes.service.namespace can be matched. Unset, the pool serves every Service. The selector is replaced as a whole on merge.
+ */
+export interface ServiceSelector {
+  /**
+   * Set-based requirements; a Service must meet all of them.
+   */
+  matchExpressions?: PoolLabelSelectorRequirement[];
+  /**
+   * Labels a Service must carry with exactly these values; each entry is the same as an In requirement with a single value.
+   */
+  matchLabels?: {
+    /**
+     * A label value: at most 63 characters, alphanumeric at both ends, with '-', '_' and '.' allowed inside; may be empty.
+     */
+    [k: string]: string | undefined;
+  };
+}
+/**
+ * A test on one label of the Service.
+ */
+export interface PoolLabelSelectorRequirement {
+  /**
+   * The label key tested.
+   */
+  key: string;
+  /**
+   * In / NotIn: the label's value is / is not one of values. Exists / DoesNotExist: the label is present / absent, whatever its value.
+   */
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  /**
+   * Candidate values: at least one for In and NotIn, none for Exists and DoesNotExist. Replaced as a whole on merge.
+   */
+  values?: string[];
+}
+/**
+ * What the operator found when it took the pool into use. Overlapping pools cannot be refused at creation time, so a conflict shows up here instead.
+ */
+export interface IPPoolStatus {
+  /**
+   * Conditions of the pool, keyed by type. cilium.io/PoolConflict is True while the pool overlaps another one (no address is then assigned from it); cilium.io/IPsAvailable carries the number of free addresses in its message.
+   */
+  conditions?: Condition[];
+}
+/**
+ * One observation about the object's state, in the standard Kubernetes condition form (metav1.Condition). There is at most one condition per type.
+ */
+export interface Condition {
+  /**
+   * When status last changed value (RFC 3339). If the exact moment is unknown, the time of the API write is good enough.
+   */
+  lastTransitionTime: string;
+  /**
+   * Explanation for humans; may be empty.
+   */
+  message: string;
+  /**
+   * The metadata.generation the writer had seen when it set this condition; lower than the object's generation means the condition may be stale.
+   */
+  observedGeneration?: number;
+  /**
+   * Machine-readable cause of the last transition, one CamelCase word. Required, never empty.
+   */
+  reason: string;
+  /**
+   * Whether the condition holds: True, False or Unknown.
+   */
+  status: 'True' | 'False' | 'Unknown';
+  /**
+   * What the condition is about, in CamelCase, optionally with a DNS prefix (e.g. cilium.io/PoolConflict). Unique within the list.
+   */
+  type: string;
+}
+/**
+ * A namespaced Cilium network policy: rules that select endpoints of its namespace by label and allow or deny their L3/L4/L7 traffic, in both directions. Put one rule in spec, several in specs, or use both.
+ */
+export interface CiliumNetworkPolicy {
+  apiVersion?: ApiVersion;
+  kind?: Kind;
+  metadata: ObjectMeta;
+  spec?: PolicyRule;
+  /**
+   * The policy's rules, when it has several; they apply together with spec, if that is set too.
+   */
+  specs?: PolicyRule[];
+  status?: PolicyStatus;
+}
+/**
+ * One node of the cluster as Cilium sees it, named like the Kubernetes Node. The agent publishes the node's addresses, health and encryption settings in spec; the IPAM part of spec is filled by the operator (or the user), and status reports what the agent and operator have actually allocated, including cloud network interfaces.
+ */
+export interface CiliumNode {
+  apiVersion?: ApiVersion;
+  kind?: Kind;
+  metadata: ObjectMeta;
+  spec: NodeSpec;
+  status?: NodeStatus;
+}
+/**
+ * The node's configuration: its addresses and the settings the agent and operator act on.
+ */
+export interface NodeSpec {
+  /**
+   * Every address of the node, each tagged with its type.
+   */
+  addresses?: NodeAddress[];
+  'alibaba-cloud'?: AlibabaCloudSpec;
+  azure?: AzureSpec;
+  /**
+   * Identifier the node generates anew at every boot; a changed value tells other nodes that it restarted.
+   */
+  bootid?: string;
+  encryption?: EncryptionSpec;
+  eni?: AwsENISpec;
+  health?: HealthAddressing;
+  ingress?: IngressAddressing;
+  /**
+   * Identifier of the machine behind the node, normally the cloud provider's instance ID. Unlike the node name, which is often an FQDN.
+   */
+  'instance-id'?: string;
+  ipam?: IPAMSpec;
+  /**
+   * The numeric security identity allocated to this node, when there is one.
+   */
+  nodeidentity?: number;
+}
+/**
+ * One address of the node.
+ */
+export interface NodeAddress {
+  /**
+   * The IPv4 or IPv6 address.
+   */
+  ip?: string;
+  /**
+   * What the address is, e.g. InternalIP, ExternalIP, Hostname or CiliumInternalIP (the node's cilium_host address).
+   */
+  type?: string;
+}
+/**
+ * Settings for Alibaba Cloud ENI IPAM.
+ */
+export interface AlibabaCloudSpec {
+  /**
+   * Zone in which new ENIs are created.
+   */
+  'availability-zone'?: string;
+  /**
+   * IPv4 CIDR of the node's VPC.
+   */
+  'cidr-block'?: string;
+  /**
+   * ECS instance type, e.g. ecs.g6.2xlarge; it bounds how many ENIs and addresses the node can have.
+   */
+  'instance-type'?: string;
+  /**
+   * Tags selecting the security groups attached to new ENIs, used when security-groups is empty.
+   */
+  'security-group-tags'?: {
+    [k: string]: string | undefined;
+  };
+  /**
+   * IDs of the security groups attached to every ENI the operator creates.
+   */
+  'security-groups'?: string[];
+  /**
+   * VPC in which ENIs are allocated.
+   */
+  'vpc-id'?: string;
+  /**
+   * Tags selecting the vSwitches in which new ENIs may be placed.
+   */
+  'vswitch-tags'?: {
+    [k: string]: string | undefined;
+  };
+  /**
+   * IDs of the vSwitches in which new ENIs may be placed.
+   */
+  vswitches?: string[];
+}
+/**
+ * Settings for Azure IPAM.
+ */
+export interface AzureSpec {
+  /**
+   * Name of the network interface on which the operator allocates all pod addresses.
+   */
+  'interface-name'?: string;
+}
+/**
+ * Settings for AWS ENI IPAM: how the operator creates and fills Elastic Network Interfaces for this node.
+ */
+export interface AwsENISpec {
+  /**
+   * Availability zone in which new ENIs are created.
+   */
+  'availability-zone'?: string;
+  /**
+   * Whether ENIs Cilium creates are deleted together with the instance. Unset means they are.
+   */
+  'delete-on-termination'?: boolean;
+  /**
+   * Assign single secondary addresses instead of /28 prefixes on this node.
+   */
+  'disable-prefix-delegation'?: boolean;
+  /**
+   * ENIs that carry all of these tags are left alone: Cilium neither manages them nor takes pod addresses from them.
+   */
+  'exclude-interface-tags'?: {
+    [k: string]: string | undefined;
+  };
+  /**
+   * Device index of the first ENI that serves pod addresses; ENIs below it are skipped. With 1, eth0 is ignored and eth1, eth2, … are used.
+   */
+  'first-interface-index'?: number;
+  /**
+   * Obsolete, use spec.instance-id. The EC2 instance ID of the node.
+   */
+  'instance-id'?: string;
+  /**
+   * EC2 instance type, e.g. m5.large; it bounds how many ENIs and addresses the node can have.
+   */
+  'instance-type'?: string;
+  /**
+   * Obsolete, use spec.ipam.max-above-watermark.
+   */
+  'max-above-watermark'?: number;
+  /**
+   * Obsolete, use spec.ipam.min-allocate.
+   */
+  'min-allocate'?: number;
+  /**
+   * Subnet of the instance's primary ENI; new ENIs go there unless other subnets are configured.
+   */
+  'node-subnet-id'?: string;
+  /**
+   * Obsolete, use spec.ipam.pre-allocate.
+   */
+  'pre-allocate'?: number;
+  /**
+   * Tags selecting the security groups attached to new ENIs, used when security-groups is empty.
+   */
+  'security-group-tags'?: {
+    [k: string]: string | undefined;
+  };
+  /**
+   * IDs of the security groups attached to every ENI the operator creates.
+   */
+  'security-groups'?: string[];
+  /**
+   * IDs of the subnets in which ENIs and addresses may be allocated.
+   */
+  'subnet-ids'?: string[];
+  /**
+   * Tags selecting the subnets in which ENIs and addresses may be allocated.
+   */
+  'subnet-tags'?: {
+    [k: string]: string | undefined;
+  };
+  /**
+   * Also give each ENI's primary address to pods.
+   */
+  'use-primary-address'?: boolean;
+  /**
+   * VPC in which ENIs are allocated.
+   */
+  'vpc-id'?: string;
+}
+/**
+ * Addresses of the node's cilium-health endpoint, which other nodes probe to check connectivity.
+ */
+export interface HealthAddressing {
+  /**
+   * IPv4 address of the health endpoint.
+   */
+  ipv4?: string;
+  /**
+   * IPv6 address of the health endpoint.
+   */
+  ipv6?: string;
+}
+/**
+ * Addresses of the node's Ingress / Gateway API listener.
+ */
+export interface IngressAddressing {
+  /**
+   * IPv4 address of the listener.
+   */
+  ipv4?: string;
+  /**
+   * IPv6 address of the listener.
+   */
+  ipv6?: string;
+}
+/**
+ * Pod address management for this node, written by the user or by the operator depending on the IPAM mode.
+ */
+export interface IPAMSpec {
+  /**
+   * IPv6 addresses the node may hand to pods, keyed by address. An address stays here while in use; it is then also listed in status.ipam.ipv6-used.
+   */
+  'ipv6-pool'?: {
+    [k: string]: AllocationIP | undefined;
+  };
+  /**
+   * How many addresses the operator may allocate beyond the pre-allocate watermark in one go, saving cloud API calls at the cost of idle addresses.
+   */
+  'max-above-watermark'?: number;
+  /**
+   * Most addresses the node may hold; pre-allocation shrinks towards 0 as the node approaches it.
+   */
+  'max-allocate'?: number;
+  /**
+   * Addresses that must be allocated when the node first comes up; beyond that, pre-allocate and max-above-watermark take over.
+   */
+  'min-allocate'?: number;
+  /**
+   * Pod CIDRs assigned to the node, from which the agent allocates pod addresses; the ones in use are listed in status.ipam.used.
+   */
+  podCIDRs?: string[];
+  /**
+   * IPv4 addresses the node may hand to pods, keyed by address. An address stays here while in use; it is then also listed in status.ipam.used.
+   */
+  pool?: {
+    [k: string]: AllocationIP | undefined;
+  };
+  pools?: IPAMPoolSpec;
+  /**
+   * Free addresses to keep ready on the node, so a new pod gets one without waiting for the operator.
+   */
+  'pre-allocate'?: number;
+  /**
+   * Tags selecting the pool from which the node gets a static address, e.g. an AWS Elastic IP.
+   */
+  'static-ip-tags'?: {
+    [k: string]: string | undefined;
+  };
+}
+/**
+ * An address available to the node, and who uses it.
+ */
+export interface AllocationIP {
+  /**
+   * Who uses the address, usually the pod (namespace/name). Empty while the address is free.
+   */
+  owner?: string;
+  /**
+   * The cloud resource the address belongs to, e.g. the ID of its AWS ENI. Set for free and used addresses alike.
+   */
+  resource?: string;
+}
+/**
+ * Multi-pool IPAM: the addresses the node asks for, per pool, and the CIDRs it was given.
+ */
+export interface IPAMPoolSpec {
+  /**
+   * Pod CIDRs given to the node, per pool. The operator adds CIDRs; the agent removes the ones it releases.
+   */
+  allocated?: IPAMPoolAllocation[];
+  /**
+   * How many addresses the node wants from each pool. Written by the agent, read by the operator.
+   */
+  requested?: IPAMPoolRequest[];
+}
+/**
+ * The pod CIDRs one pool has given to the node.
+ */
+export interface IPAMPoolAllocation {
+  /**
+   * The pod CIDRs taken from the pool.
+   *
+   * Items: A pod CIDR, e.g. 10.0.1.0/26.
+   */
+  cidrs?: string[];
+  /**
+   * Name of the CiliumPodIPPool.
+   */
+  pool: string;
+}
+/**
+ * The node's demand on one pool.
+ */
+export interface IPAMPoolRequest {
+  needed?: IPAMPoolDemand;
+  /**
+   * Name of the CiliumPodIPPool.
+   */
+  pool: string;
+}
+/**
+ * How many addresses the node needs from a pool; the operator keeps allocating CIDRs until they fit.
+ */
+export interface IPAMPoolDemand {
+  /**
+   * IPv4 addresses needed.
+   */
+  'ipv4-addrs'?: number;
+  /**
+   * IPv6 addresses needed.
+   */
+  'ipv6-addrs'?: number;
+}
+/**
+ * What has actually been allocated to the node, by IPAM mode and cloud.
+ */
+export interface NodeStatus {
+  'alibaba-cloud'?: AlibabaCloudStatus;
+  azure?: AzureStatus;
+  eni?: AwsENIStatus;
+  ipam?: IPAMStatus;
+}
+/**
+ * The node's Alibaba Cloud network interfaces.
+ */
+export interface AlibabaCloudStatus {
+  /**
+   * ENIs attached to the node, keyed by ENI ID.
+   */
+  enis?: {
+    [k: string]: AlibabaCloudENI | undefined;
+  };
+}
+/**
+ * An Alibaba Cloud Elastic Network Interface.
+ */
+export interface AlibabaCloudENI {
+  /**
+   * Instance the ENI is attached to.
+   */
+  'instance-id'?: string;
+  /**
+   * MAC address of the ENI.
+   */
+  'mac-address'?: string;
+  /**
+   * ID of the ENI.
+   */
+  'network-interface-id'?: string;
+  /**
+   * The ENI's primary private address.
+   */
+  'primary-ip-address'?: string;
+  /**
+   * Every private address of the ENI, the primary one included.
+   */
+  'private-ipsets'?: AlibabaCloudPrivateIPSet[];
+  /**
+   * Security groups the ENI is in.
+   */
+  'security-groupids'?: string[];
+  /**
+   * Tags on the ENI.
+   */
+  tags?: {
+    [k: string]: string | undefined;
+  };
+  /**
+   * Primary or Secondary.
+   */
+  type?: string;
+  vpc?: AlibabaCloudVPC;
+  vswitch?: AlibabaCloudVSwitch;
+  /**
+   * Zone the ENI is in.
+   */
+  'zone-id'?: string;
+}
+/**
+ * One private address of an Alibaba Cloud ENI.
+ */
+export interface AlibabaCloudPrivateIPSet {
+  /**
+   * Whether this is the ENI's primary address.
+   */
+  primary?: boolean;
+  /**
+   * The address.
+   */
+  'private-ip-address'?: string;
+}
+/**
+ * The VPC an Alibaba Cloud ENI belongs to.
+ */
+export interface AlibabaCloudVPC {
+  /**
+   * IPv4 CIDR of the VPC.
+   */
+  cidr?: string;
+  /**
+   * IPv6 CIDR of the VPC.
+   */
+  'ipv6-cidr'?: string;
+  /**
+   * Further CIDRs of the VPC.
+   */
+  'secondary-cidrs'?: string[];
+  /**
+   * ID of the VPC.
+   */
+  'vpc-id'?: string;
+}
+/**
+ * The vSwitch an Alibaba Cloud ENI is connected to.
+ */
+export interface AlibabaCloudVSwitch {
+  /**
+   * IPv4 CIDR of the vSwitch.
+   */
+  cidr?: string;
+  /**
+   * IPv6 CIDR of the vSwitch.
+   */
+  'ipv6-cidr'?: string;
+  /**
+   * ID of the vSwitch.
+   */
+  'vswitch-id'?: string;
+}
+/**
+ * The node's Azure network interfaces.
+ */
+export interface AzureStatus {
+  /**
+   * Interfaces attached to the node.
+   */
+  interfaces?: AzureInterface[];
+}
+/**
+ * An Azure network interface.
+ */
+export interface AzureInterface {
+  /**
+   * Obsolete, use gateway.
+   */
+  GatewayIP?: string;
+  /**
+   * Every address of the interface, secondary ones included.
+   */
+  addresses?: AzureAddress[];
+  /**
+   * CIDR of the interface's subnet.
+   */
+  cidr?: string;
+  /**
+   * Default gateway of the interface's subnet.
+   */
+  gateway?: string;
+  /**
+   * Azure resource ID of the interface.
+   */
+  id?: string;
+  /**
+   * MAC address.
+   */
+  mac?: string;
+  /**
+   * Name of the interface.
+   */
+  name?: string;
+  /**
+   * Network security group of the interface.
+   */
+  'security-group'?: string;
+  /**
+   * Azure provisioning state of the interface.
+   */
+  state?: string;
+}
+/**
+ * One address of an Azure interface.
+ */
+export interface AzureAddress {
+  /**
+   * The address.
+   */
+  ip?: string;
+  /**
+   * Azure provisioning state of the address.
+   */
+  state?: string;
+  /**
+   * Subnet the address is in.
+   */
+  subnet?: string;
+}
+/**
+ * The node's AWS network interfaces.
+ */
+export interface AwsENIStatus {
+  /**
+   * ENIs attached to the node, keyed by ENI ID.
+   */
+  enis?: {
+    [k: string]: AwsENI | undefined;
+  };
+}
+/**
+ * An AWS Elastic Network Interface.
+ */
+export interface AwsENI {
+  /**
+   * Secondary addresses of the ENI.
+   */
+  addresses?: string[];
+  /**
+   * Availability zone of the ENI.
+   */
+  'availability-zone'?: string;
+  /**
+   * The ENI's description field.
+   */
+  description?: string;
+  /**
+   * ENI ID (eni-…).
+   */
+  id?: string;
+  /**
+   * Primary address of the ENI.
+   */
+  ip?: string;
+  /**
+   * MAC address.
+   */
+  mac?: string;
+  /**
+   * Device index of the ENI on the instance, compared with first-interface-index.
+   */
+  number?: number;
+  /**
+   * /28 prefixes delegated to the ENI.
+   */
+  prefixes?: string[];
+  /**
+   * Public address associated with the ENI, if any.
+   */
+  'public-ip'?: string;
+  /**
+   * Security groups of the ENI.
+   */
+  'security-groups'?: string[];
+  subnet?: AwsENISubnet;
+  /**
+   * Tags on the ENI; used to recognise ENIs Cilium must not manage.
+   */
+  tags?: {
+    [k: string]: string | undefined;
+  };
+  vpc?: AwsENIVpc;
+}
+/**
+ * The subnet an AWS ENI is in.
+ */
+export interface AwsENISubnet {
+  /**
+   * CIDR of the subnet.
+   */
+  cidr?: string;
+  /**
+   * Subnet ID.
+   */
+  id?: string;
+}
+/**
+ * The VPC an AWS ENI is attached to.
+ */
+export interface AwsENIVpc {
+  /**
+   * All CIDRs of the VPC.
+   */
+  cidrs?: string[];
+  /**
+   * VPC ID.
+   */
+  id?: string;
+  /**
+   * The VPC's primary CIDR.
+   */
+  'primary-cidr'?: string;
+}
+/**
+ * Allocation state of the node's pod addresses.
+ */
+export interface IPAMStatus {
+  /**
+   * Static address assigned to the node, e.g. an AWS Elastic IP.
+   */
+  'assigned-static-ip'?: string;
+  /**
+   * IPv6 addresses from spec.ipam.ipv6-pool that are in use, keyed by address.
+   */
+  'ipv6-used'?: {
+    [k: string]: AllocationIP | undefined;
+  };
+  /**
+   * Feedback from the operator about this node.
+   */
+  'operator-status'?: {
+    /**
+     * Last error the operator hit while allocating for this node.
+     */
+    error?: string;
+  };
+  /**
+   * State of each pod CIDR of the node, keyed by CIDR.
+   */
+  'pod-cidrs'?: {
+    [k: string]: PodCIDRStatus | undefined;
+  };
+  /**
+   * Handshake state of each IPv4 address the operator wants to take back, keyed by address.
+   */
+  'release-ips'?: {
+    [k: string]: IPReleaseStatus | undefined;
+  };
+  /**
+   * Handshake state of each IPv6 address the operator wants to take back, keyed by address.
+   */
+  'release-ipv6s'?: {
+    [k: string]: IPReleaseStatus | undefined;
+  };
+  /**
+   * IPv4 addresses from spec.ipam.pool that are in use, keyed by address.
+   */
+  used?: {
+    [k: string]: AllocationIP | undefined;
+  };
+}
+/**
+ * How the agent is using one pod CIDR.
+ */
+export interface PodCIDRStatus {
+  /**
+   * in-use: addresses are allocated from it; depleted: no free address left; released: the agent no longer needs it and the operator may take it back.
+   */
+  status?: 'released' | 'depleted' | 'in-use';
 }

@@ -21,15 +21,22 @@ function diff(ours: unknown, theirs: unknown, path: string, out: string[], devia
     return;
   }
   if (Array.isArray(ours) || Array.isArray(theirs)) {
-    const a = JSON.stringify(Array.isArray(ours) ? [...ours].map(String).sort() : ours);
-    const b = JSON.stringify(Array.isArray(theirs) ? [...theirs].map(String).sort() : theirs);
-    if (a !== b && !(path.endsWith('.anyOf') || path.endsWith('.oneOf') || path.endsWith('.allOf'))) {
-      out.push(`${path}: ours ${a} ≠ cilium's ${b}`);
-    } else if (a !== b) {
-      const oa = ours as unknown[];
-      const ta = theirs as unknown[];
-      if (!Array.isArray(oa) || !Array.isArray(ta) || oa.length !== ta.length) out.push(`${path}: ours ${a} ≠ cilium's ${b}`);
-      else oa.forEach((o, i) => diff(o, ta[i], `${path}[${i}]`, out, deviations));
+    if (!Array.isArray(ours) || !Array.isArray(theirs)) {
+      out.push(`${path}: ours ${JSON.stringify(ours)} ≠ cilium's ${JSON.stringify(theirs)}`);
+    } else if (/\.(anyOf|oneOf|allOf)$/.test(path)) {
+      // Branches in order, each compared in depth; a branch of ours marked x-deviation is extra.
+      const kept = ours.filter((b) => {
+        const reason = b && typeof b === 'object' ? (b as Node)['x-deviation'] : undefined;
+        if (reason) deviations.push(`${path}: ${reason}`);
+        return !reason;
+      });
+      if (kept.length !== theirs.length) out.push(`${path}: ${kept.length} branches ≠ cilium's ${theirs.length}`);
+      else kept.forEach((b, i) => diff(b, theirs[i], `${path}[${i}]`, out, deviations));
+    } else {
+      // value lists (type, list-map-keys …): order does not matter, content does
+      const a = JSON.stringify(ours.map((x) => JSON.stringify(x)).sort());
+      const b = JSON.stringify(theirs.map((x) => JSON.stringify(x)).sort());
+      if (a !== b) out.push(`${path}: ours ${JSON.stringify(ours)} ≠ cilium's ${JSON.stringify(theirs)}`);
     }
     return;
   }
