@@ -18,9 +18,6 @@ export type ApiVersion = string;
  * The kind of object, in CamelCase, e.g. CiliumNetworkPolicy. Set by clients; cannot be changed.
  */
 export type Kind = string;
-/**
- * Standard Kubernetes object metadata: name, namespace, labels, annotations, owner references.
- */
 export type ObjectMeta = import('@kubernetes/client-node').V1ObjectMeta;
 /**
  * An IPv4 or IPv6 prefix in CIDR notation, e.g. 192.0.2.0/24 or 2001:db8::/32; a single host is written as /32 or /128.
