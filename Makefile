@@ -69,7 +69,7 @@ run: deps
 	./bin/cilium-ts lab up
 
 bench: deps
-	@echo "no benchmarks yet"
+	$(NODE) bench/run.ts $(BENCH)
 
 clean:
 	rm -rf .tools .lab node_modules

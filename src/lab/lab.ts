@@ -4,6 +4,8 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { startControlPlane, type ControlPlane } from './control-plane.ts';
+import { runWebhook, type RunningWebhook } from '../webhooks/webhook.ts';
+import { loadKubeConfig } from '../lib/kube.ts';
 import { logger } from '../lib/log.ts';
 import { repoRoot } from '../lib/paths.ts';
 
@@ -51,14 +53,18 @@ export async function bootLab(p: LabPaths): Promise<{ cp: ControlPlane; shutdown
   for (const entry of readdirSync(p.dir)) if (join(p.dir, entry) !== p.logFile) rmSync(join(p.dir, entry), { recursive: true, force: true });
   writeFileSync(p.pidFile, `${process.pid}\n`);
   let cp: ControlPlane | undefined;
+  let webhook: RunningWebhook | undefined;
   const shutdown = async () => {
     log.info('shutting down');
+    await webhook?.stop();
     await cp?.stop();
     rmSync(p.dir, { recursive: true, force: true });
     log.info('lab stopped, state removed', { dir: p.dir });
   };
   try {
     cp = await startControlPlane({ dir: p.dir, keepDir: true, controllerManager: true, crds: [join(repoRoot, 'crds')] });
+    // The admission webhook, registered by URL: from here on every policy is validated, samples too.
+    webhook = await runWebhook({ kc: loadKubeConfig(cp.kubeconfig), namespace: 'kube-system', host: '127.0.0.1', port: 0, registerUrlHost: '127.0.0.1' });
     const samples = await cp.kubectl(['apply', '--server-side', '--field-manager=cilium-ts-lab', '-k', join(repoRoot, 'config', 'samples')]);
     if (samples.code !== 0) throw new Error(`applying config/samples failed: ${samples.stderr}`);
     process.stdout.write(samples.stdout);

@@ -45,14 +45,20 @@ function subject(commonName: string, organizations: string[] = []): string {
   return [`CN=${esc(commonName)}`, ...organizations.map((o) => `O=${esc(o)}`)].join(', ');
 }
 
+// Valid from a little before now, to tolerate clock skew between us and whoever checks: a minute,
+// or a tenth of the lifetime for short-lived test certificates.
+function backdated(validDays: number): Date {
+  return new Date(Date.now() - Math.min(60_000, validDays * 8_640_000));
+}
+
 export async function createCA(commonName: string, validDays = 365): Promise<CertificateAuthority> {
   const keys = (await crypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const notBefore = new Date(Date.now() - 60_000); // tolerate small clock skew
+  const notBefore = backdated(validDays);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
     name: subject(commonName),
     notBefore,
-    notAfter: new Date(notBefore.getTime() + validDays * 86_400_000),
+    notAfter: new Date(Date.now() + validDays * 86_400_000),
     keys,
     signingAlgorithm: alg,
     extensions: [
@@ -64,10 +70,18 @@ export async function createCA(commonName: string, validDays = 365): Promise<Cer
   return { cert, keys, certPem: cert.toString('pem'), keyPem: await keyPem(keys.privateKey) };
 }
 
+/** A CA from its stored PEMs (certificate and PKCS#8 key), to issue more certificates with. */
+export async function loadCA(certPem: string, keyPem: string): Promise<CertificateAuthority> {
+  const cert = new x509.X509Certificate(certPem);
+  const privateKey = await crypto.subtle.importKey('pkcs8', x509.PemConverter.decode(keyPem)[0]!, alg, true, ['sign']);
+  const publicKey = await cert.publicKey.export(alg, ['verify'], crypto);
+  return { cert, keys: { privateKey, publicKey } as CryptoKeyPair, certPem, keyPem };
+}
+
 export async function issue(ca: CertificateAuthority, opts: IssueOptions): Promise<KeyPairPem & { notAfter: Date }> {
   const keys = (await crypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const notBefore = new Date(Date.now() - 60_000);
-  const notAfter = new Date(notBefore.getTime() + (opts.validDays ?? 365) * 86_400_000);
+  const notBefore = backdated(opts.validDays ?? 365);
+  const notAfter = new Date(Date.now() + (opts.validDays ?? 365) * 86_400_000);
   const usages: string[] = [];
   if (opts.usage !== 'client') usages.push(x509.ExtendedKeyUsage.serverAuth);
   if (opts.usage !== 'server') usages.push(x509.ExtendedKeyUsage.clientAuth);

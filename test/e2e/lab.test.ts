@@ -51,6 +51,22 @@ test('lab up --detach boots a cluster with our CRDs and samples; lab down leaves
   const crds = await runKubectl(kubeconfig, ['get', 'crds', '-o', 'name']);
   assert.match(crds.stdout, /ciliumendpoints.cilium.io/);
 
+  // the lab runs our admission webhook: a bad policy never reaches the cluster
+  const bad = await runKubectl(
+    kubeconfig,
+    ['apply', '-f', '-'],
+    `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: bad, namespace: demo}
+spec:
+  endpointSelector: {}
+  egress:
+    - toCIDRSet: [{cidr: 10.0.0.0/16, except: [10.1.0.0/24]}]
+`,
+  );
+  assert.notEqual(bad.code, 0, 'the lab accepted an invalid policy');
+  assert.match(bad.stderr, /denied the request: .*\n?.*spec\.egress\[0\]\.toCIDRSet\[0\]\.except\[0\]/);
+
   // kube-controller-manager runs: deleting a namespace really empties and removes it
   const del = await runKubectl(kubeconfig, ['delete', 'namespace', 'demo', '--timeout=60s']);
   assert.equal(del.code, 0, del.stderr);

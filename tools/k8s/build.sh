@@ -21,6 +21,7 @@ K8S_BUILD_DATE=2026-07-22T18:07:38Z
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 cache="${CILIUM_TS_CACHE:-$HOME/.cache/cilium-ts}"
+[[ "$cache" == /* ]] || cache="$PWD/$cache" # the printed bin dir must be absolute
 root="$cache/k8s-$K8S_VERSION"
 bin="$root/bin"
 bins=(etcd kube-apiserver kube-controller-manager kubectl)
