@@ -9,17 +9,16 @@
 import type { IPPoolSpec, ServiceSelector } from '../../api/types.generated.ts';
 import {
   type Family,
-  type IPAddr,
+  type Addr,
   type IPRange,
-  formatIP,
-  formatIPValue,
-  parseIP,
+  formatAddr,
+  parseAddr,
   parsePrefix,
   prefixRange,
   rangeContains,
   rangeSize,
   rangesOverlap,
-} from './ip.ts';
+} from '../../lib/ip.ts';
 import { type Labels, selectorMatches } from './selector.ts';
 import * as C from './constants.ts';
 
@@ -163,7 +162,7 @@ interface RangeState {
 }
 
 interface Group {
-  ip: IPAddr;
+  ip: Addr;
   range: RangeState;
   members: Svc[];
 }
@@ -175,7 +174,7 @@ interface Svc {
   uid: string | undefined;
   created: number;
   labels: Labels;
-  requested: IPAddr[];
+  requested: Addr[];
   wantV4: boolean;
   wantV6: boolean;
   sharingKey: string;
@@ -183,13 +182,13 @@ interface Svc {
   ports: LBServicePort[];
   externalTrafficPolicy: string;
   podSelector: Record<string, string>;
-  existing: IPAddr[];
+  existing: Addr[];
   allocated: Group[];
   failure: { reason: string; message: string } | undefined;
   warnings: string[];
 }
 
-function ipKey(a: IPAddr): string {
+function ipKey(a: Addr): string {
   return `${a.family}:${a.value.toString(16)}`;
 }
 
@@ -213,10 +212,10 @@ function parseBlock(b: { cidr?: string; start?: string; stop?: string }): { rang
     return p ? { range: prefixRange(p), fromCidr: true } : undefined;
   }
   if (!b.start) return undefined;
-  const start = parseIP(b.start);
+  const start = parseAddr(b.start);
   if (!start) return undefined;
   if (!b.stop) return { range: { family: start.family, first: start.value, last: start.value }, fromCidr: false };
-  const stop = parseIP(b.stop);
+  const stop = parseAddr(b.stop);
   if (!stop || stop.family !== start.family || stop.value < start.value) return undefined;
   return { range: { family: start.family, first: start.value, last: stop.value }, fromCidr: false };
 }
@@ -250,7 +249,7 @@ function buildPool(p: LBPoolInput): PoolState {
 }
 
 function span(r: IPRange): string {
-  return `${formatIPValue(r.family, r.first)} - ${formatIPValue(r.family, r.last)}`;
+  return `${formatAddr(r.family, r.first)} - ${formatAddr(r.family, r.last)}`;
 }
 
 function conflictMessage(own: IPRange, other: IPRange, otherPool: string): string {
@@ -327,12 +326,12 @@ function buildService(svc: LBServiceInput, opts: Required<LBIPAMOptions>): Svc {
   const namespace = svc.metadata?.namespace ?? '';
   const name = svc.metadata?.name ?? '';
   const warnings: string[] = [];
-  const requested: IPAddr[] = [];
+  const requested: Addr[] = [];
   const seen = new Set<string>();
   const addRequested = (raw: string, from: string): void => {
     const s = raw.trim();
     if (s === '') return;
-    const ip = parseIP(s);
+    const ip = parseAddr(s);
     if (!ip) {
       warnings.push(`ignoring requested IP '${s}' from ${from}: not an IP address`);
       return;
@@ -345,10 +344,10 @@ function buildService(svc: LBServiceInput, opts: Required<LBIPAMOptions>): Svc {
   const ipsAnnotation = annotation(svc, C.ANNOTATION_IPS, C.ANNOTATION_IPS_ALIAS);
   for (const s of ipsAnnotation.split(',')) addRequested(s, `annotation ${C.ANNOTATION_IPS}`);
 
-  const existing: IPAddr[] = [];
+  const existing: Addr[] = [];
   const seenExisting = new Set<string>();
   for (const ing of svc.status?.loadBalancer?.ingress ?? []) {
-    const ip = ing.ip ? parseIP(ing.ip) : undefined;
+    const ip = ing.ip ? parseAddr(ing.ip) : undefined;
     if (!ip || seenExisting.has(ipKey(ip))) continue;
     seenExisting.add(ipKey(ip));
     existing.push(ip);
@@ -434,7 +433,7 @@ class Allocation {
   }
 
   /** The first range (oldest pool first) containing ip; foundPool says a range existed but its pool did not select svc. */
-  findRange(svc: Svc, ip: IPAddr, onlyUsable: boolean): { range?: RangeState; foundPool: boolean } {
+  findRange(svc: Svc, ip: Addr, onlyUsable: boolean): { range?: RangeState; foundPool: boolean } {
     let foundPool = false;
     for (const pool of this.pools) {
       if (onlyUsable && !usable(pool)) continue;
@@ -455,7 +454,7 @@ class Allocation {
     return undefined;
   }
 
-  create(svc: Svc, ip: IPAddr, range: RangeState): void {
+  create(svc: Svc, ip: Addr, range: RangeState): void {
     const g: Group = { ip, range, members: [svc] };
     this.groups.set(ipKey(ip), g);
     range.taken.add(ip.value);
@@ -477,9 +476,9 @@ class Allocation {
   }
 
   /** Keep an address the Service already has, if it is still valid for it. */
-  importExisting(svc: Svc, ip: IPAddr): void {
+  importExisting(svc: Svc, ip: Addr): void {
     const drop = (why: string): void => {
-      svc.warnings.push(`releasing ingress IP ${formatIP(ip)}: ${why}`);
+      svc.warnings.push(`releasing ingress IP ${formatAddr(ip.family, ip.value)}: ${why}`);
     };
     if (svc.requested.length > 0) {
       if (!svc.requested.some((r) => ipKey(r) === ipKey(ip))) return drop('not among the requested IPs');
@@ -510,7 +509,7 @@ class Allocation {
   satisfySpecific(svc: Svc): void {
     for (const req of svc.requested) {
       if (svc.allocated.some((g) => ipKey(g.ip) === ipKey(req))) continue;
-      const s = formatIP(req);
+      const s = formatAddr(req.family, req.value);
       const { range, foundPool } = this.findRange(svc, req, true);
       if (!range) {
         if (foundPool) this.fail(svc, C.REASON_POOL_SELECTOR_MISMATCH, `The pool with the CIDR containing '${s}', doesn't select this service`);
@@ -678,9 +677,9 @@ export function allocate(pools: readonly LBPoolInput[], services: readonly LBSer
       namespace: svc.namespace,
       name: svc.name,
       ...(svc.uid !== undefined ? { uid: svc.uid } : {}),
-      ingressIPs: svc.allocated.map((g) => formatIP(g.ip)),
+      ingressIPs: svc.allocated.map((g) => formatAddr(g.ip.family, g.ip.value)),
       allocations: svc.allocated.map((g) => ({
-        ip: formatIP(g.ip),
+        ip: formatAddr(g.ip.family, g.ip.value),
         pool: g.range.pool.name,
         sharedWith: g.members.filter((m) => m !== svc).map((m) => m.key).sort(),
       })),

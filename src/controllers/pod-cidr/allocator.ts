@@ -13,7 +13,7 @@ import {
   parsePrefix,
   prefixRange,
   rangeAsPrefix,
-} from '../lb-ipam/ip.ts';
+} from '../../lib/ip.ts';
 
 export interface FamilyPoolConfig {
   /** Cluster CIDRs, tried in order. */

@@ -4,7 +4,7 @@
 
 import { at, error, warning, type ValidationIssue } from '../issues.ts';
 import { arr, obj, show, str } from './json.ts';
-import { canonical, containsPrefix, familyName, isCanonical, parseAddr, parsePrefix, type Prefix } from './net.ts';
+import { canonical, containsPrefix, familyName, isCanonical, parseAddr, parsePrefix, type Prefix } from '../../lib/ip.ts';
 import { checkSelector } from './selector.ts';
 
 function nonCanonical(p: Prefix, raw: string, path: string): ValidationIssue {

@@ -4,14 +4,11 @@
 
 import { at, error, warning, type ValidationIssue } from '../issues.ts';
 import { arr, obj, show, str } from './json.ts';
-import { canonical, familyName, first, formatAddr, isCanonical, last, parseAddr, parsePrefix, type Family } from './net.ts';
+import { canonical, familyName, formatAddr, isCanonical, parseAddr, parsePrefix, prefixRange, rangesOverlap, type IPRange } from '../../lib/ip.ts';
 import { checkSelector } from './selector.ts';
 
-interface Range {
+interface Range extends IPRange {
   index: number;
-  family: Family;
-  from: bigint;
-  to: bigint;
   text: string;
 }
 
@@ -49,7 +46,7 @@ export function lbPoolSemantics(doc: unknown): ValidationIssue[] {
         return;
       }
       if (!isCanonical(p)) out.push(warning(at(bp, 'cidr'), `${cidr} has host bits set, so the block is ${canonical(p)}: write ${canonical(p)}`));
-      ranges.push({ index: i, family: p.addr.family, from: first(p), to: last(p), text: canonical(p) });
+      ranges.push({ index: i, ...prefixRange(p), text: canonical(p) });
       return;
     }
     const a = parseAddr(start ?? '');
@@ -58,7 +55,7 @@ export function lbPoolSemantics(doc: unknown): ValidationIssue[] {
       return;
     }
     if (!stop) {
-      ranges.push({ index: i, family: a.family, from: a.value, to: a.value, text: start ?? '' });
+      ranges.push({ index: i, family: a.family, first: a.value, last: a.value, text: start ?? '' });
       return;
     }
     const z = parseAddr(stop);
@@ -74,15 +71,15 @@ export function lbPoolSemantics(doc: unknown): ValidationIssue[] {
       out.push(error(at(bp, 'stop'), `stop ${stop} comes before start ${start}: swap them, or set stop to ${start} or later`));
       return;
     }
-    ranges.push({ index: i, family: a.family, from: a.value, to: z.value, text: `${start}-${stop}` });
+    ranges.push({ index: i, family: a.family, first: a.value, last: z.value, text: `${start}-${stop}` });
   });
   for (let j = 1; j < ranges.length; j++) {
     const r = ranges[j];
     if (!r) continue;
     for (const q of ranges.slice(0, j)) {
-      if (q.family === r.family && q.from <= r.to && r.from <= q.to) {
-        const lo = q.from > r.from ? q.from : r.from;
-        const hi = q.to < r.to ? q.to : r.to;
+      if (rangesOverlap(q, r)) {
+        const lo = q.first > r.first ? q.first : r.first;
+        const hi = q.last < r.last ? q.last : r.last;
         const shared = lo === hi ? formatAddr(r.family, lo) : `${formatAddr(r.family, lo)}-${formatAddr(r.family, hi)}`;
         out.push(error(at('spec', 'blocks', r.index), `${r.text} overlaps blocks[${q.index}] (${q.text}) in ${shared}: make the blocks disjoint, or merge them into one`));
         break;

@@ -3,7 +3,7 @@
 
 import { at, error, warning, type ValidationIssue } from '../issues.ts';
 import { arr, isObj, obj, show, str, type Obj } from './json.ts';
-import { canonical, containsPrefix, familyName, isCanonical, parseAddr, parsePrefix } from './net.ts';
+import { canonical, containsPrefix, familyName, isCanonical, parseAddr, parsePrefix } from '../../lib/ip.ts';
 import { isSvcName, svcNameRules } from './ports.ts';
 import { checkSelector } from './selector.ts';
 

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { allocate, type LBIPAMResult, type LBPoolInput, type LBServiceInput } from '../../../src/controllers/lb-ipam/allocator.ts';
-import { parseIP, parsePrefix, prefixRange, rangeContains, type IPRange } from '../../../src/controllers/lb-ipam/ip.ts';
+import { parseAddr, parsePrefix, prefixRange, rangeContains, type IPRange } from '../../../src/lib/ip.ts';
 import { selectorMatches } from '../../../src/controllers/lb-ipam/selector.ts';
 import * as C from '../../../src/controllers/lb-ipam/constants.ts';
 import { applyResult, pool, svc } from './fixtures.ts';
@@ -58,8 +58,8 @@ function makeServices(rnd: () => number, n: number, withStatus = true): LBServic
 function ranges(p: LBPoolInput): IPRange[] {
   return (p.spec.blocks ?? []).map((b) => {
     if (b.cidr) return prefixRange(parsePrefix(b.cidr)!);
-    const s = parseIP(b.start!)!;
-    return { family: s.family, first: s.value, last: parseIP(b.stop ?? b.start!)!.value };
+    const s = parseAddr(b.start!)!;
+    return { family: s.family, first: s.value, last: parseAddr(b.stop ?? b.start!)!.value };
   });
 }
 
@@ -70,7 +70,7 @@ function checkInvariants(pools: LBPoolInput[], services: LBServiceInput[], r: LB
     const s = byKey.get(res.key)!;
     const requested = (s.metadata!.annotations?.[C.ANNOTATION_IPS] ?? '').split(',').filter(Boolean);
     if (requested.length === 0) {
-      const fams = res.ingressIPs.map((ip) => parseIP(ip)!.family);
+      const fams = res.ingressIPs.map((ip) => parseAddr(ip)!.family);
       assert.equal(new Set(fams).size, fams.length, `${res.key} has two addresses of one family: ${res.ingressIPs}`);
     } else {
       for (const ip of res.ingressIPs) assert.ok(requested.includes(ip), `${res.key} got unrequested ${ip}`);
@@ -78,7 +78,7 @@ function checkInvariants(pools: LBPoolInput[], services: LBServiceInput[], r: LB
     assert.equal(res.condition.status === 'True', res.satisfied);
     for (const a of res.allocations) {
       const p = pools.find((x) => x.metadata!.name === a.pool)!;
-      const ip = parseIP(a.ip)!;
+      const ip = parseAddr(a.ip)!;
       assert.ok(ranges(p).some((rg) => rangeContains(rg, ip)), `${a.ip} outside pool ${a.pool}`);
       const labels = { ...(s.metadata!.labels ?? {}), [C.LABEL_SERVICE_NAMESPACE]: res.namespace, [C.LABEL_SERVICE_NAME]: res.name };
       assert.ok(selectorMatches(p.spec.serviceSelector, labels), `${res.key} got ${a.ip} from ${a.pool} which does not select it`);

@@ -7,7 +7,7 @@ import {
   type PodCIDRNodeInput,
   type PodCIDRResult,
 } from '../../../src/controllers/pod-cidr/allocator.ts';
-import { parsePrefix, prefixRange, rangesOverlap } from '../../../src/controllers/lb-ipam/ip.ts';
+import { parsePrefix, prefixRange, rangesOverlap } from '../../../src/lib/ip.ts';
 
 const v4: PodCIDRConfig = { ipv4: { cidrs: ['10.0.0.0/16'], maskSize: 24 } };
 const dual: PodCIDRConfig = { ipv4: { cidrs: ['10.0.0.0/16'], maskSize: 24 }, ipv6: { cidrs: ['fd00::/104'], maskSize: 120 } };

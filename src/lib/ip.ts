@@ -1,17 +1,21 @@
-// IPv4/IPv6 addresses as bigint, parsed and printed the way Go's net/netip does, because Cilium
-// and Kubernetes write these strings into objects and we must produce byte-identical ones:
-// no leading zeros in IPv4 octets, no zones, IPv4-mapped IPv6 stays IPv6 (printed ::ffff:a.b.c.d),
-// IPv6 printed lower-case with the longest run (>= 2) of zero groups compressed, first run on ties.
+// IPv4/IPv6 addresses as bigint, parsed and printed the way Go's net/netip does (ParseAddr,
+// ParsePrefix, Addr.String), because Cilium and Kubernetes parse policy CIDRs and LB-IPAM blocks
+// with it and write these strings into objects, and we must produce byte-identical ones:
+// - no leading zeros in IPv4 octets or in the prefix length;
+// - no zones (netip.ParsePrefix rejects them; we reject them in bare addresses too);
+// - IPv4-mapped IPv6 stays IPv6 (family 6), printed ::ffff:a.b.c.d;
+// - IPv6 printed lower-case with the longest run (>= 2) of zero groups compressed, first run on ties.
 
 export type Family = 4 | 6;
 
-export interface IPAddr {
+export interface Addr {
   family: Family;
   value: bigint;
 }
 
+/** An address and a prefix length; the address need not be the network address. */
 export interface Prefix {
-  addr: IPAddr;
+  addr: Addr;
   bits: number;
 }
 
@@ -25,6 +29,12 @@ export interface IPRange {
 export function familyBits(f: Family): number {
   return f === 4 ? 32 : 128;
 }
+
+export function familyName(f: Family): string {
+  return f === 4 ? 'IPv4' : 'IPv6';
+}
+
+// --- parsing ---
 
 function parseV4(s: string): bigint | undefined {
   const parts = s.split('.');
@@ -66,7 +76,8 @@ function parseV6(s: string): bigint | undefined {
   return v;
 }
 
-export function parseIP(s: string): IPAddr | undefined {
+/** netip.ParseAddr, but without zones. */
+export function parseAddr(s: string): Addr | undefined {
   if (s.includes(':')) {
     const v = parseV6(s);
     return v === undefined ? undefined : { family: 6, value: v };
@@ -74,6 +85,20 @@ export function parseIP(s: string): IPAddr | undefined {
   const v = parseV4(s);
   return v === undefined ? undefined : { family: 4, value: v };
 }
+
+/** netip.ParsePrefix: a/len, len decimal without leading zeros; host bits may be set. */
+export function parsePrefix(s: string): Prefix | undefined {
+  const slash = s.lastIndexOf('/');
+  if (slash < 0) return undefined;
+  const addr = parseAddr(s.slice(0, slash));
+  const bitsStr = s.slice(slash + 1);
+  if (!addr || !/^(0|[1-9][0-9]{0,2})$/.test(bitsStr)) return undefined;
+  const bits = Number(bitsStr);
+  if (bits > familyBits(addr.family)) return undefined;
+  return { addr, bits };
+}
+
+// --- formatting ---
 
 function formatV4(v: bigint): string {
   return [24n, 16n, 8n, 0n].map((sh) => String((v >> sh) & 0xffn)).join('.');
@@ -103,36 +128,40 @@ function formatV6(v: bigint): string {
   return hex(g.slice(0, bestStart)) + '::' + hex(g.slice(bestStart + bestLen));
 }
 
-export function formatIP(a: IPAddr): string {
-  return a.family === 4 ? formatV4(a.value) : formatV6(a.value);
+/** netip.Addr.String of the address `value` of family `family`. */
+export function formatAddr(family: Family, value: bigint): string {
+  return family === 4 ? formatV4(value) : formatV6(value);
 }
 
-export function formatIPValue(family: Family, value: bigint): string {
-  return formatIP({ family, value });
+/** Canonical string of an address string, or undefined if it does not parse. */
+export function canonicalAddr(s: string): string | undefined {
+  const a = parseAddr(s);
+  return a ? formatAddr(a.family, a.value) : undefined;
 }
 
-/** Parses a/len; the address need not be the network address (netip.ParsePrefix accepts that too). */
-export function parsePrefix(s: string): Prefix | undefined {
-  const slash = s.lastIndexOf('/');
-  if (slash < 0) return undefined;
-  const addr = parseIP(s.slice(0, slash));
-  const bitsStr = s.slice(slash + 1);
-  if (!addr || !/^(0|[1-9][0-9]{0,2})$/.test(bitsStr)) return undefined;
-  const bits = Number(bitsStr);
-  if (bits > familyBits(addr.family)) return undefined;
-  return { addr, bits };
+export function formatPrefix(p: Prefix): string {
+  return `${formatAddr(p.addr.family, p.addr.value)}/${p.bits}`;
 }
+
+// --- prefixes and ranges ---
 
 function hostMask(family: Family, bits: number): bigint {
   return (1n << BigInt(familyBits(family) - bits)) - 1n;
 }
 
+/** The prefix with host bits cleared, e.g. 10.1.2.3/8 → 10.0.0.0/8 (netip.Prefix.Masked). */
 export function maskedPrefix(p: Prefix): Prefix {
   return { addr: { family: p.addr.family, value: p.addr.value & ~hostMask(p.addr.family, p.bits) }, bits: p.bits };
 }
 
-export function formatPrefix(p: Prefix): string {
-  return `${formatIP(p.addr)}/${p.bits}`;
+/** The masked prefix as a string, e.g. 10.1.2.3/8 → "10.0.0.0/8". */
+export function canonical(p: Prefix): string {
+  return formatPrefix(maskedPrefix(p));
+}
+
+/** Whether the prefix has no host bits set. */
+export function isCanonical(p: Prefix): boolean {
+  return maskedPrefix(p).addr.value === p.addr.value;
 }
 
 export function prefixRange(p: Prefix): IPRange {
@@ -150,10 +179,11 @@ export function rangeAsPrefix(r: IPRange): Prefix | undefined {
   return { addr: { family: r.family, value: r.first }, bits: familyBits(r.family) - hostBits };
 }
 
+/** A CIDR when the range is one, else "first - last". */
 export function formatRange(r: IPRange): string {
   const p = rangeAsPrefix(r);
   if (p) return formatPrefix(p);
-  return `${formatIPValue(r.family, r.first)} - ${formatIPValue(r.family, r.last)}`;
+  return `${formatAddr(r.family, r.first)} - ${formatAddr(r.family, r.last)}`;
 }
 
 export function rangeSize(r: IPRange): bigint {
@@ -164,17 +194,21 @@ export function rangesOverlap(a: IPRange, b: IPRange): boolean {
   return a.family === b.family && a.first <= b.last && b.first <= a.last;
 }
 
-export function rangeContains(r: IPRange, a: IPAddr): boolean {
+export function rangeContains(r: IPRange, a: Addr): boolean {
   return r.family === a.family && r.first <= a.value && a.value <= r.last;
 }
 
-export function compareIP(a: IPAddr, b: IPAddr): number {
-  if (a.family !== b.family) return a.family - b.family;
-  return a.value < b.value ? -1 : a.value > b.value ? 1 : 0;
+/** Whether `a` lies inside `outer`. */
+export function containsAddr(outer: Prefix, a: Addr): boolean {
+  return rangeContains(prefixRange(outer), a);
 }
 
-/** Canonical string of an address string, or undefined if it does not parse. */
-export function canonicalIP(s: string): string | undefined {
-  const a = parseIP(s);
-  return a ? formatIP(a) : undefined;
+/** Whether `inner` lies wholly inside `outer` (same family, at least as long, same network bits). */
+export function containsPrefix(outer: Prefix, inner: Prefix): boolean {
+  return inner.bits >= outer.bits && containsAddr(outer, inner.addr);
+}
+
+export function compareAddr(a: Addr, b: Addr): number {
+  if (a.family !== b.family) return a.family - b.family;
+  return a.value < b.value ? -1 : a.value > b.value ? 1 : 0;
 }
