@@ -11,17 +11,18 @@ export PATH := $(TOOLS):$(PATH)
 NODE := $(TOOLS)/node
 NODE_TEST := $(NODE) --disable-warning=ExperimentalWarning --test --test-reporter=spec
 
-.PHONY: help deps deps-apt deps-node deps-npm deps-k8s generate check-generated typecheck \
-	test test-unit test-integration run bench clean
+.PHONY: help deps deps-apt deps-node deps-npm deps-k8s build bpf addon generate check-generated typecheck \
+	test test-unit test-integration test-datapath run bench clean
 
 help:
 	@echo "make run    set up, then boot the local lab (control plane, CRDs, samples) until Ctrl-C"
 	@echo "make test   set up, then run every test (unit, integration on a real apiserver)"
-	@echo "make deps   only the set-up: Debian packages, Node 24, npm packages, Kubernetes binaries"
+	@echo "make deps   only the set-up: Debian packages, Node 24, npm packages, Kubernetes binaries,"
+	@echo "            the BPF objects and the native addon"
 	@echo "make bench  benchmarks (never part of make test)"
 
 ## --- set-up ------------------------------------------------------------------------------------
-deps: deps-apt deps-node deps-npm deps-k8s
+deps: deps-apt deps-node deps-npm deps-k8s build
 
 deps-apt:
 	@bash tools/setup/apt.sh
@@ -43,6 +44,18 @@ deps-k8s:
 	@dir=$$(bash tools/k8s/build.sh | tail -n1); \
 	 for b in etcd kube-apiserver kube-controller-manager kubectl; do ln -sfn "$$dir/$$b" $(TOOLS)/$$b; done
 
+## --- native parts: the BPF programs (clang -target bpf) and the addon (node-gyp, nan, libbpf) ---
+# The verifier is part of the build: a program this kernel refuses fails `make build` (and so
+# `make test` and `make run`), with the verifier's log.
+build: bpf addon
+	@$(NODE) --disable-warning=ExperimentalWarning tools/verify-bpf.ts
+
+bpf: deps-apt
+	@$(MAKE) -s -C bpf
+
+addon: deps-apt deps-npm
+	@bash tools/setup/addon.sh
+
 ## --- the API ------------------------------------------------------------------------------------
 generate: deps-npm
 	$(NODE) tools/generate.ts
@@ -56,13 +69,17 @@ typecheck: deps-npm
 ## --- tests --------------------------------------------------------------------------------------
 # One runner invocation for everything, so the summary at the end counts every test.
 test: deps check-generated typecheck
-	$(NODE_TEST) --test-concurrency=1 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' 'test/e2e/**/*.test.ts'
+	$(NODE_TEST) --test-concurrency=1 'test/unit/**/*.test.ts' 'test/datapath/**/*.test.ts' \
+	  'test/integration/**/*.test.ts' 'test/e2e/**/*.test.ts'
 
 test-unit: deps-npm
 	$(NODE_TEST) 'test/unit/**/*.test.ts'
 
 test-integration: deps
 	$(NODE_TEST) --test-concurrency=1 'test/integration/**/*.test.ts'
+
+test-datapath: deps
+	$(NODE_TEST) --test-concurrency=1 'test/datapath/**/*.test.ts'
 
 ## --- the main job -------------------------------------------------------------------------------
 run: deps
@@ -72,4 +89,4 @@ bench: deps
 	$(NODE) bench/run.ts $(BENCH)
 
 clean:
-	rm -rf .tools .lab node_modules
+	rm -rf .tools .lab node_modules addon/build bpf/build

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages the build and the tests need: clang/llvm for bpf/, libbpf for the addon,
-# iproute2 for tc and network namespaces, iptables for the comparison benchmark.
+# iproute2 for tc and network namespaces, iptables for the comparison benchmark, valgrind for the
+# addon's memory test, util-linux for setpriv, iputils-ping for ICMP probes.
 # Quick no-op when everything is installed already.
 set -euo pipefail
-pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config iproute2 iptables make g++ python3 bpftool)
+pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config iproute2 iptables make g++ python3 bpftool valgrind util-linux iputils-ping)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

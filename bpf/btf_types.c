@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Never loaded. One global of every struct shared with TypeScript, so build/btf_types.o
+ * carries their full BTF; test/datapath/layout.test.ts compares it with the codecs in
+ * src/datapath/codecs.ts byte for byte. bpf_lxc.o is built from the same headers. */
+#include "lib/common.h"
+#include "lib/maps.h"
+#include "lib/ipcache.h"
+#include "lib/conntrack.h"
+#include "lib/policy.h"
+#include "lib/metrics.h"
+#include "lib/events.h"
+
+struct endpoint_info btf_endpoint_info;
+struct endpoint_key btf_endpoint_key;
+struct ipcache_key btf_ipcache_key;
+struct remote_endpoint_info btf_remote_endpoint_info;
+struct ct_key btf_ct_key;
+struct ct_entry btf_ct_entry;
+struct policy_key btf_policy_key;
+struct policy_entry btf_policy_entry;
+struct metrics_key btf_metrics_key;
+struct metrics_value btf_metrics_value;
+struct flow_event btf_flow_event;
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,34 @@
+// The verifier is part of the build: every program object in bpf/build is loaded into this
+// kernel (maps pinned under a throwaway pin root) and the build fails, printing the verifier's
+// log, when the kernel refuses one. Run by `make build` after the objects and the addon.
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadAddon, type BpfError } from '../src/datapath/addon.ts';
+import { ensureBpffs } from '../src/datapath/loader.ts';
+import { repoRoot } from '../src/lib/paths.ts';
+
+// Objects that only carry BTF for the layout test, never loaded by the agent.
+const notPrograms = new Set(['btf_types.o']);
+
+const addon = loadAddon();
+ensureBpffs();
+const dir = join(repoRoot, 'bpf', 'build');
+let failed = 0;
+for (const name of readdirSync(dir).filter((n) => n.endsWith('.o') && !notPrograms.has(n)).sort()) {
+  const pinRoot = mkdtempSync('/sys/fs/bpf/cilium-ts-verify-');
+  const t = process.hrtime.bigint();
+  const obj = new addon.BpfObject(join(dir, name), { pinRoot });
+  try {
+    obj.load();
+    const progs = obj.programs().map((p) => p.name).join(', ');
+    console.log(`verifier: ${name} accepted (${progs}) in ${Number(process.hrtime.bigint() - t) / 1e6} ms`);
+  } catch (e) {
+    failed++;
+    const err = e as BpfError;
+    console.error(`verifier: ${name} REJECTED: ${err.message}\n${(err.verifierLog ?? '').split('\n').slice(-40).join('\n')}`);
+  } finally {
+    obj.close();
+    rmSync(pinRoot, { recursive: true, force: true });
+  }
+}
+process.exitCode = failed ? 1 : 0;
