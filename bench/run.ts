@@ -10,7 +10,14 @@ let failed = 0;
 for (const f of readdirSync(dir).filter((n) => n.endsWith('.bench.ts')).sort()) {
   if (only.length && !only.some((o) => f.includes(o))) continue;
   console.log(`\n=== ${f}`);
-  const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', join(dir, f)], { stdio: 'inherit' });
-  if (r.status !== 0) failed++;
+  // A benchmark's logs (stderr) would bury its table: shown only when it fails.
+  const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', join(dir, f)], {
+    stdio: ['inherit', 'inherit', 'pipe'],
+    maxBuffer: 512 * 1024 * 1024,
+  });
+  if (r.status !== 0) {
+    failed++;
+    console.log(`${f} failed (exit ${r.status}):\n${r.stderr.toString().split('\n').slice(-30).join('\n')}`);
+  }
 }
 process.exitCode = failed ? 1 : 0;
