@@ -19,3 +19,21 @@ export function statusOf(err: unknown): number | undefined {
   for (const v of [e?.code, e?.statusCode, e?.response?.statusCode]) if (typeof v === 'number') return v;
   return undefined;
 }
+
+/** A client-node error as one line: the apiserver's Status message when there is one, not the headers. */
+export function errorText(err: unknown): string {
+  const e = err as { body?: unknown; message?: unknown; code?: unknown };
+  let body = e?.body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      /* not JSON */
+    }
+  }
+  const status = body as { message?: unknown } | undefined;
+  if (status && typeof status === 'object' && typeof status.message === 'string') {
+    return typeof e.code === 'number' ? `${status.message} (HTTP ${e.code})` : status.message;
+  }
+  return typeof e?.message === 'string' ? e.message : String(err);
+}
