@@ -1,5 +1,6 @@
 // The `cilium-ts` command line.
 import { parseArgs } from 'node:util';
+import { hostname } from 'node:os';
 import { labUp, labDown } from '../lab/lab.ts';
 import { policyValidate } from './policy-validate.ts';
 
@@ -9,16 +10,35 @@ const usage = `usage: cilium-ts <command>
                       config/samples); foreground until Ctrl-C, or --detach to run it in the
                       background and print the kubeconfig path
   lab down            stop a detached lab and remove its state
+  lab pod add NAMESPACE/NAME [--labels k=v,...] [--ports 80/TCP,81/UDP,NAME=81/UDP,...]
+  lab pod delete NAMESPACE/NAME | lab pod list [-o json]
+                      pods in the lab: Pod object, network namespace through our CNI plugin,
+                      TCP/UDP echo servers on the ports, status Running
+  lab probe FROM TO --port N [--protocol TCP|UDP|ICMP] [--timeout MS]
+  lab probe --all --port N [--protocol P] [-o json]
+                      real connections between lab pods: allowed/denied, or the truth table
   policy validate [PATH|-]... [-o text|json]
                       validate CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, NetworkPolicy
                       and CiliumLoadBalancerIPPool manifests offline (files, folders, stdin);
                       exit 1 when any is invalid
   webhook [--kubeconfig F] [--port 9443] [--namespace kube-system] [--service NAME]
                       run the admission webhook server (manages its own certificates)
+  agent [--kubeconfig F] [--node-name N] [--enforcement-mode default|always|never]
+        [--pod-cidr C] [--state-dir D] [--cni-socket S] [--health-port 9962]
+                      run the node agent: identities, policy engine, endpoints, the CNI server
+                      and the eBPF datapath (root)
+  operator [--kubeconfig F] [--namespace kube-system] [--health-port 9234]
+           [--cluster-pool-ipv4-cidr C,… --cluster-pool-ipv4-mask-size N] [--ipv6 twins]
+           [--gc-interval 60s] [--identity-gc-grace 15m] [--leader-elect=false] …
+                      run the operator (LB-IPAM, pod-CIDR IPAM, policy status, GC) with leader
+                      election; every flag can also be set as an environment variable
+                      (--gc-interval → GC_INTERVAL), e.g. from the cilium-ts-operator ConfigMap
 `;
 
 async function lab(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === 'pod') return (await import('../lab/pods.ts')).labPodCommand(rest);
+  if (sub === 'probe') return (await import('../lab/probe.ts')).labProbeCommand(rest);
   const { values } = parseArgs({
     args: rest,
     options: { detach: { type: 'boolean', short: 'd', default: false }, quiet: { type: 'boolean', default: false } },
@@ -73,6 +93,59 @@ async function webhook(args: string[]): Promise<number> {
   return 0;
 }
 
+async function operator(args: string[]): Promise<number> {
+  const { settingNames, configFrom, runOperator } = await import('../operator.ts');
+  const { values } = parseArgs({
+    args,
+    options: Object.fromEntries(settingNames.map((n) => [n, { type: 'string' as const }])),
+  });
+  const running = await runOperator({ config: configFrom(values as Record<string, string | undefined>) });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await running.stop();
+  return 0;
+}
+
+async function agent(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      kubeconfig: { type: 'string' },
+      'node-name': { type: 'string', default: process.env.K8S_NODE_NAME ?? hostname() },
+      'state-dir': { type: 'string', default: '/var/run/cilium-ts/state' },
+      'cni-socket': { type: 'string', default: '/var/run/cilium-ts/cni.sock' },
+      'pin-root': { type: 'string' },
+      'enforcement-mode': { type: 'string', default: process.env.ENFORCEMENT_MODE ?? 'default' },
+      'cluster-name': { type: 'string', default: process.env.CLUSTER_NAME ?? 'default' },
+      'pod-cidr': { type: 'string' },
+      'health-port': { type: 'string', default: '9962' },
+      'health-host': { type: 'string', default: '0.0.0.0' },
+    },
+  });
+  const mode = values['enforcement-mode'];
+  if (mode !== 'default' && mode !== 'always' && mode !== 'never') {
+    process.stderr.write(`cilium-ts agent: --enforcement-mode must be default, always or never, not ${mode}\n`);
+    return 2;
+  }
+  const { Agent } = await import('../agent/agent.ts');
+  const { loadKubeConfig } = await import('../lib/kube.ts');
+  const running = await Agent.start({
+    kc: loadKubeConfig(values.kubeconfig), nodeName: values['node-name']!, stateDir: values['state-dir']!,
+    socketPath: values['cni-socket']!, enforcementMode: mode, clusterName: values['cluster-name']!,
+    healthPort: Number(values['health-port']), healthHost: values['health-host']!,
+    ...(values['pin-root'] ? { pinRoot: values['pin-root'] } : {}),
+    ...(values['pod-cidr'] ? { podCidr: values['pod-cidr'] } : {}),
+  });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await running.stop();
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
@@ -82,6 +155,10 @@ async function main(argv: string[]): Promise<number> {
       return policy(rest);
     case 'webhook':
       return webhook(rest);
+    case 'operator':
+      return operator(rest);
+    case 'agent':
+      return agent(rest);
     case undefined:
     case 'help':
     case '--help':

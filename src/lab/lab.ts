@@ -5,6 +5,10 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { startControlPlane, type ControlPlane } from './control-plane.ts';
 import { runWebhook, type RunningWebhook } from '../webhooks/webhook.ts';
+import { runOperator, configFrom, type RunningOperator } from '../operator.ts';
+import { Agent } from '../agent/agent.ts';
+import { addPod, deleteAllPods, labNodeName, labPodOptions, listPods } from './pods.ts';
+import { formatMatrix, probeMatrix } from './probe.ts';
 import { loadKubeConfig } from '../lib/kube.ts';
 import { logger } from '../lib/log.ts';
 import { repoRoot } from '../lib/paths.ts';
@@ -45,17 +49,61 @@ function runningPid(p: LabPaths): number | null {
 }
 
 /** Boot the lab and return once it is ready; `shutdown` undoes everything. */
-export async function bootLab(p: LabPaths): Promise<{ cp: ControlPlane; shutdown: () => Promise<void> }> {
+/** The lab's datapath pins: its own, so a lab never touches a real agent's maps. */
+export const LAB_PIN_ROOT = '/sys/fs/bpf/cilium-ts-lab';
+
+async function applySamples(cp: ControlPlane): Promise<void> {
+  const samples = await cp.kubectl(['apply', '--server-side', '--field-manager=cilium-ts-lab', '-k', join(repoRoot, 'config', 'samples')]);
+  if (samples.code !== 0) throw new Error(`applying config/samples failed: ${samples.stderr}`);
+  process.stdout.write(samples.stdout);
+}
+
+/**
+ * `make run`'s demo: three pods in the demo namespace, the probe matrix on the backend's port
+ * before any policy, then config/samples applied (real Cilium manifests) and the matrix again.
+ */
+async function demo(cp: ControlPlane, agent: Agent): Promise<void> {
+  const o = labPodOptions();
+  const ns = await cp.kubectl(['apply', '-f', join(repoRoot, 'config', 'samples', 'namespace.yaml')]);
+  if (ns.code !== 0) throw new Error(`creating the demo namespace failed: ${ns.stderr}`);
+  const port = { port: 8080, protocol: 'TCP' as const };
+  await Promise.all([
+    addPod(o, 'demo', 'frontend', { app: 'frontend' }, [port]),
+    addPod(o, 'demo', 'backend', { app: 'backend' }, [port]),
+    addPod(o, 'demo', 'intruder', { app: 'intruder' }, [port]),
+  ]);
+  const matrix = async (title: string) => {
+    const m = await probeMatrix(listPods(o).filter((x) => x.namespace === 'demo'), 8080, 'TCP', 800);
+    process.stdout.write(`\n${title}  (rows connect to columns on TCP 8080; . allowed, X denied)\n${formatMatrix(m)}\n`);
+  };
+  await matrix('Three pods, no policy yet: everyone reaches everyone');
+  await applySamples(cp);
+  const deadline = Date.now() + 15_000;
+  while (!agent.policyRevisions.has('CiliumNetworkPolicy/demo/frontend-to-backend') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await agent.idle();
+  await matrix('config/samples applied: only the frontend reaches the backend, whose egress is limited too');
+}
+
+export async function bootLab(p: LabPaths, opts: { demo?: boolean } = {}): Promise<{ cp: ControlPlane; shutdown: () => Promise<void> }> {
   const other = runningPid(p);
   if (other) throw new Error(`a lab is already running (pid ${other}, ${p.dir}); stop it with 'cilium-ts lab down'`);
   // Leftovers of a lab that died without cleaning up go; the detached boot log stays.
   mkdirSync(p.dir, { recursive: true });
+  await deleteAllPods(labPodOptions()).catch(() => undefined);
+  rmSync(LAB_PIN_ROOT, { recursive: true, force: true });
   for (const entry of readdirSync(p.dir)) if (join(p.dir, entry) !== p.logFile) rmSync(join(p.dir, entry), { recursive: true, force: true });
   writeFileSync(p.pidFile, `${process.pid}\n`);
   let cp: ControlPlane | undefined;
   let webhook: RunningWebhook | undefined;
+  let operator: RunningOperator | undefined;
+  let agent: Agent | undefined;
   const shutdown = async () => {
     log.info('shutting down');
+    // Pods first, while the agent still answers their CNI DEL; then the agent and its pins.
+    await deleteAllPods(labPodOptions()).catch((e: unknown) => log.warn('removing lab pods failed', { error: String(e) }));
+    await agent?.stop();
+    rmSync(LAB_PIN_ROOT, { recursive: true, force: true });
+    await operator?.stop();
     await webhook?.stop();
     await cp?.stop();
     rmSync(p.dir, { recursive: true, force: true });
@@ -65,9 +113,22 @@ export async function bootLab(p: LabPaths): Promise<{ cp: ControlPlane; shutdown
     cp = await startControlPlane({ dir: p.dir, keepDir: true, controllerManager: true, crds: [join(repoRoot, 'crds')] });
     // The admission webhook, registered by URL: from here on every policy is validated, samples too.
     webhook = await runWebhook({ kc: loadKubeConfig(cp.kubeconfig), namespace: 'kube-system', host: '127.0.0.1', port: 0, registerUrlHost: '127.0.0.1' });
-    const samples = await cp.kubectl(['apply', '--server-side', '--field-manager=cilium-ts-lab', '-k', join(repoRoot, 'config', 'samples')]);
-    if (samples.code !== 0) throw new Error(`applying config/samples failed: ${samples.stderr}`);
-    process.stdout.write(samples.stdout);
+    // The operator, in-process, configured as config/operator/configmap.yaml configures it in a cluster.
+    operator = await runOperator({
+      config: configFrom({ kubeconfig: cp.kubeconfig, 'health-port': '0', 'cluster-pool-ipv4-cidr': '10.0.0.0/8', 'cluster-pool-ipv4-mask-size': '24' }),
+    });
+    // The node: there is no kubelet, so the lab registers it; the agent on it serves the CNI
+    // plugin on the lab's socket and waits for the operator to give its CiliumNode a pod CIDR.
+    const node = labNodeName();
+    const reg = await cp.kubectl(['apply', '-f', '-'], `apiVersion: v1\nkind: Node\nmetadata: {name: ${node}, labels: {kubernetes.io/hostname: ${node}}}\n`);
+    if (reg.code !== 0) throw new Error(`registering the lab node failed: ${reg.stderr}`);
+    agent = await Agent.start({
+      kc: loadKubeConfig(cp.kubeconfig), nodeName: node, stateDir: join(p.dir, 'agent'), socketPath: labPodOptions().cniSocket,
+      pinRoot: LAB_PIN_ROOT, healthPort: 0, log: logger('agent'),
+    });
+    await agent.ready(30_000);
+    if (opts.demo) await demo(cp, agent);
+    else await applySamples(cp);
     writeFileSync(p.readyFile, new Date().toISOString());
     return { cp, shutdown };
   } catch (err) {
@@ -84,7 +145,7 @@ async function show(cp: ControlPlane, title: string, args: string[]): Promise<vo
 export async function labUp(opts: { detach: boolean; quiet?: boolean }): Promise<number> {
   const p = labPaths();
   if (opts.detach) return detach(p);
-  const { cp, shutdown } = await bootLab(p);
+  const { cp, shutdown } = await bootLab(p, { demo: !opts.quiet });
   if (!opts.quiet) {
     await show(cp, 'our CRDs, generated from crds/schemas', ['get', 'crds']);
     await show(cp, 'sample policies from config/samples', ['get', 'cnp,ccnp', '-A']);
