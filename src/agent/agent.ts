@@ -33,6 +33,7 @@ import { CniServer, type EndpointDatapathSettings, type EndpointEvent } from './
 import { podCidrInfo } from './endpoint-state.ts';
 import { IdentityAllocator, IdentityCache } from './identity.ts';
 import { AgentMetrics } from './metrics.ts';
+import { startAgentApi, type AgentApiServer } from './api.ts';
 
 export const AGENT_FIELD_MANAGER = 'cilium-ts-agent';
 
@@ -52,6 +53,8 @@ export interface AgentOptions {
   clusterName?: string;
   /** use this pod CIDR instead of waiting for the operator to fill the CiliumNode */
   podCidr?: string;
+  /** the local API socket for the status and inspection commands; undefined = none */
+  apiSocket?: string;
   /** /healthz, /readyz, /metrics; 0 = any free port, undefined = none */
   healthPort?: number;
   healthHost?: string;
@@ -86,6 +89,9 @@ export class Agent {
   datapath!: LxcDatapath;
   cni!: CniServer;
   health?: HealthServer;
+  api?: AgentApiServer;
+  /** the flow ring behind the observer API, once it runs */
+  flows?: { stats(): unknown };
   readonly #core: CoreV1Api;
   readonly #custom: CustomObjectsApi;
   readonly #net: NetworkingV1Api;
@@ -167,6 +173,7 @@ export class Agent {
         readyz: () => this.#readyProblem(),
       });
     }
+    if (this.opts.apiSocket) this.api = await startAgentApi(this, this.opts.apiSocket);
     this.log.info('agent started', { node: this.opts.nodeName, podCidr: this.#podCidr ?? '(waiting for the operator)', endpoints: this.#endpoints.size });
   }
 
@@ -192,6 +199,7 @@ export class Agent {
     await this.#regenRunning;
     await Promise.all([...this.#informers.values()].map((i) => i.stop()));
     await this.health?.close();
+    await this.api?.close();
     this.datapath?.close(); // pinned maps and attached programs stay: traffic keeps being enforced
   }
 
@@ -550,6 +558,33 @@ export class Agent {
       id: e.ev.epId, namespace: e.ev.namespace, pod: e.ev.podName, identity: e.identity, state: e.state, ip: e.ev.ip,
       ingress: !!e.policy?.enforceIngress, egress: !!e.policy?.enforceEgress, labels: formatLabelSet(e.labels),
     }));
+  }
+
+  /** The endpoint's policy map as the kernel holds it. */
+  kernelPolicy(epId: number) {
+    return this.datapath.endpointPolicyEntries(epId);
+  }
+
+  mapStats() {
+    return this.datapath.mapStats();
+  }
+
+  /** What `cilium-ts status` shows. */
+  status() {
+    const eps = this.localEndpoints();
+    const maps = this.mapStats();
+    return {
+      node: this.opts.nodeName,
+      agent: this.#stopped ? 'stopping' : (this.#readyProblem() ?? 'ok'),
+      kubernetes: [...this.#informers].map(([name, inf]) => ({ watch: name, synced: inf.synced, error: inf.error ?? null })),
+      datapath: { mode: 'tc (bpf_lxc on each pod veth)', pinRoot: this.datapath.pinRoot, podCidr: this.#podCidr ?? null },
+      enforcementMode: this.opts.enforcementMode ?? 'default',
+      endpoints: { total: eps.length, ready: eps.filter((e) => e.state === 'ready').length, enforcingIngress: eps.filter((e) => e.ingress).length, enforcingEgress: eps.filter((e) => e.egress).length },
+      identities: this.engine.identities().size,
+      policies: new Set(this.engine.rules().map((r) => `${r.policy.kind}/${r.policy.namespace ?? ''}/${r.policy.name}`)).size,
+      maps: maps.map((m) => ({ ...m, pressure: m.maxEntries ? m.entries / m.maxEntries : 0 })),
+      ...(this.flows ? { flows: this.flows.stats() } : {}),
+    };
   }
 
   /** Resolves when no regeneration is queued or running (tests). */

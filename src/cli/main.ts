@@ -17,6 +17,14 @@ const usage = `usage: cilium-ts <command>
   lab probe FROM TO --port N [--protocol TCP|UDP|ICMP] [--timeout MS]
   lab probe --all --port N [--protocol P] [-o json]
                       real connections between lab pods: allowed/denied, or the truth table
+  status [--verbose]   the node agent: watches, datapath, endpoints, identities, policies, maps
+  endpoint list | endpoint get ID|NS/POD      identity list | identity get ID
+  policy get          the policies the agent holds (and what it cannot enforce)
+  policy explain FROM TO --port N [--protocol P] [--offline -f PATH...]
+                      which rules allow or deny that flow (FROM/TO: namespace/pod, FROM may be
+                      an identity); --offline answers from manifests (Pods, Namespaces, policies)
+  bpf policy get ID|NS/POD   bpf ct list   bpf ipcache list   map list
+                      the kernel's maps; every inspection command takes -o json
   policy validate [PATH|-]... [-o text|json]
                       validate CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, NetworkPolicy
                       and CiliumLoadBalancerIPPool manifests offline (files, folders, stdin);
@@ -51,6 +59,7 @@ async function lab(args: string[]): Promise<number> {
 
 async function policy(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === 'get' || sub === 'explain') return inspect('policy', args);
   if (sub !== 'validate') {
     process.stderr.write(usage);
     return 2;
@@ -65,6 +74,14 @@ async function policy(args: string[]): Promise<number> {
     return 2;
   }
   return policyValidate(positionals, values.output);
+}
+
+async function inspect(cmd: string, args: string[]): Promise<number> {
+  const { inspectCommand } = await import('./inspect.ts');
+  const code = await inspectCommand(cmd, args);
+  if (code !== undefined) return code;
+  process.stderr.write(`cilium-ts: unknown command '${[cmd, ...args.filter((a) => !a.startsWith('-'))].slice(0, 3).join(' ')}'\n${usage}`);
+  return 2;
 }
 
 async function webhook(args: string[]): Promise<number> {
@@ -159,6 +176,12 @@ async function main(argv: string[]): Promise<number> {
       return operator(rest);
     case 'agent':
       return agent(rest);
+    case 'status':
+    case 'endpoint':
+    case 'identity':
+    case 'bpf':
+    case 'map':
+      return inspect(cmd, rest);
     case undefined:
     case 'help':
     case '--help':

@@ -41,6 +41,20 @@ function readSource(file: string): string {
   return file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
 }
 
+/** Every parsed object of the files, folders (recursively) and stdin ('-') named; YAML errors throw. */
+export function readManifests(paths: string[]): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  for (const file of paths.flatMap(expand)) {
+    for (const doc of parseAllDocuments(readSource(file))) {
+      if (doc.errors.length) throw new Error(`${file === '-' ? '<stdin>' : file}: not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
+      const obj = doc.toJS() as unknown;
+      const items = (obj as { kind?: string; items?: unknown[] } | null)?.kind?.endsWith('List') ? (obj as { items: unknown[] }).items : [obj];
+      for (const o of items) if (o && typeof o === 'object') out.push(o as Record<string, unknown>);
+    }
+  }
+  return out;
+}
+
 /** Validate every document of every file; kinds we do not own are counted as skipped. */
 export function validateSources(paths: string[]): ValidateSummary {
   const summary: ValidateSummary = { documents: 0, skipped: 0, invalid: 0, reports: [] };

@@ -146,6 +146,30 @@ export class LxcDatapath {
     }
   }
 
+  /** The endpoint's policy map as the kernel holds it (empty when it has none). */
+  endpointPolicyEntries(epId: number): Array<[PolicyKey, PolicyEntry]> {
+    const id = this.maps.policy.lookup(epId);
+    if (id === undefined) return [];
+    const fd = this.addon.mapGetFdById(id);
+    try {
+      return new BpfMap(this.addon, fd, `policy/${epId}`, policyKeyCodec, policyEntryCodec).entries();
+    } finally {
+      this.addon.closeFd(fd);
+    }
+  }
+
+  /** Entries and capacity of every map, for `cilium-ts map list` and map pressure. */
+  mapStats(): Array<{ name: string; type: number; entries: number; maxEntries: number }> {
+    const all = [this.maps.endpoints, this.maps.endpointsByIp, this.maps.ipcache, this.maps.conntrack, this.maps.policy, this.maps.metrics];
+    const out = all.map((m) => {
+      const info = this.addon.mapInfo(m.fd);
+      return { name: m.name, type: info.type, entries: m.rawEntries().length, maxEntries: info.maxEntries };
+    });
+    const events = this.addon.mapInfo(this.maps.eventsFd);
+    out.push({ name: 'cilium_events', type: events.type, entries: 0, maxEntries: events.maxEntries });
+    return out;
+  }
+
   deleteEndpointPolicy(epId: number): boolean {
     return this.maps.policy.delete(epId);
   }

@@ -124,7 +124,7 @@ export async function bootLab(p: LabPaths, opts: { demo?: boolean } = {}): Promi
     if (reg.code !== 0) throw new Error(`registering the lab node failed: ${reg.stderr}`);
     agent = await Agent.start({
       kc: loadKubeConfig(cp.kubeconfig), nodeName: node, stateDir: join(p.dir, 'agent'), socketPath: labPodOptions().cniSocket,
-      pinRoot: LAB_PIN_ROOT, healthPort: 0, log: logger('agent'),
+      pinRoot: LAB_PIN_ROOT, healthPort: 0, apiSocket: join(p.dir, 'agent.sock'), log: logger('agent'),
     });
     await agent.ready(30_000);
     if (opts.demo) await demo(cp, agent);
