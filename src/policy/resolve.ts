@@ -98,7 +98,7 @@ export interface EndpointPolicy {
   enforceEgress: boolean;
   /** sorted by direction, identity, protocol, port, prefix length */
   entries: PolicyMapEntry[];
-  /** the policies whose rules select this endpoint, per direction they have entries for */
+  /** the policies whose rules select this endpoint and put it into default deny, per direction */
   selectedBy: { ingress: PolicyRef[]; egress: PolicyRef[] };
 }
 
@@ -331,7 +331,11 @@ export class Resolver {
     const selecting: NormalizedRule[] = [];
     for (const r of rules) if (this.subjectSelects(r, ep)) selecting.push(r);
     const mode = this.options.enforcementMode;
-    const selectedBy = { ingress: uniquePolicies(selecting.filter((r) => r.ingress)), egress: uniquePolicies(selecting.filter((r) => r.egress)) };
+    // Only policies that keep default deny explain a default-denied flow (enableDefaultDeny false only adds denials).
+    const selectedBy = {
+      ingress: uniquePolicies(selecting.filter((r) => r.ingress && r.defaultDeny.ingress)),
+      egress: uniquePolicies(selecting.filter((r) => r.egress && r.defaultDeny.egress)),
+    };
     const base = { endpointId: ep.id, identity: ep.identity, selectedBy };
     if (mode === 'never') return { ...base, enforceIngress: false, enforceEgress: false, entries: [] };
 

@@ -83,3 +83,74 @@ spec:
   assert.equal(existsSync(labDir), false, 'lab state left behind');
   assert.deepEqual(processesUsing(labDir), [], 'processes left behind');
 });
+
+test('the inspection commands read the running lab: status, endpoints, identities, policies, explain, bpf maps', async () => {
+  const up = await cli(['lab', 'up', '--detach']);
+  assert.equal(up.code, 0, up.stderr);
+  const kubeconfig = up.stdout.trim().split('\n').pop()!;
+  try {
+    for (const [name, labels] of [['web', 'app=web'], ['db', 'app=db']] as const) {
+      const add = await cli(['lab', 'pod', 'add', `demo/${name}`, '--labels', labels, '--ports', '5432/TCP,8080/TCP']);
+      assert.equal(add.code, 0, add.stderr);
+    }
+    const policy = await runKubectl(kubeconfig, ['apply', '-f', '-'], `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: db-from-web, namespace: demo}
+spec:
+  endpointSelector: {matchLabels: {app: db}}
+  ingress: [{fromEndpoints: [{matchLabels: {app: web}}], toPorts: [{ports: [{port: "5432", protocol: TCP}]}]}]
+`);
+    assert.equal(policy.code, 0, policy.stderr);
+    // The agent holds the policy once `policy get` lists it.
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const got = await cli(['policy', 'get', '-o', 'json']);
+      if (got.code === 0 && (JSON.parse(got.stdout) as { policies: Array<{ name: string }> }).policies.some((p) => p.name === 'db-from-web')) break;
+      assert.ok(Date.now() < deadline, `the agent never listed the policy: ${got.stdout}${got.stderr}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal((await cli(['lab', 'probe', 'demo/web', 'demo/db', '--port', '5432'])).stdout.trim(), 'allowed');
+    assert.equal((await cli(['lab', 'probe', 'demo/web', 'demo/db', '--port', '8080'])).stdout.trim(), 'denied');
+
+    const status = await cli(['status']);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /Agent:\s+ok/);
+    assert.match(status.stdout, /Endpoints:\s+\d+\/\d+ ready, \d+ enforcing ingress/);
+    const statusJson = JSON.parse((await cli(['status', '--verbose', '-o', 'json'])).stdout) as { endpoints: { total: number }; maps: Array<{ name: string }> };
+    assert.ok(statusJson.endpoints.total >= 2);
+    assert.ok(statusJson.maps.some((m) => m.name === 'cilium_ipcache'));
+
+    const eps = await cli(['endpoint', 'list']);
+    assert.match(eps.stdout, /^ENDPOINT\s+POLICY \(ingress\)\s+POLICY \(egress\)\s+IDENTITY/);
+    assert.match(eps.stdout, /\bEnabled\s+Disabled\s+\d+\s+.*k8s:app=db.*\s+ready/);
+    const epList = JSON.parse((await cli(['endpoint', 'list', '-o', 'json'])).stdout) as Array<{ id: number; pod: string; identity: number }>;
+    const db = epList.find((e) => e.pod === 'db')!, web = epList.find((e) => e.pod === 'web')!;
+    assert.ok(db && web);
+
+    const ids = await cli(['identity', 'get', String(web.identity)]);
+    assert.match(ids.stdout, /k8s:app=web/);
+    const explain = await cli(['policy', 'explain', 'demo/web', 'demo/db', '--port', '5432']);
+    assert.equal(explain.code, 0, explain.stderr);
+    assert.match(explain.stdout, /ALLOWED[\s\S]*ingress\s+allowed\s+CiliumNetworkPolicy demo\/db-from-web spec\.ingress\[0\]/);
+    const denied = await cli(['policy', 'explain', 'demo/web', 'demo/db', '--port', '8080']);
+    assert.equal(denied.code, 1);
+    assert.match(denied.stdout, /DEFAULT-DENIED[\s\S]*enforcement is on because of CiliumNetworkPolicy demo\/db-from-web/);
+
+    const bpfPolicy = JSON.parse((await cli(['bpf', 'policy', 'get', 'demo/db', '-o', 'json'])).stdout) as Array<{ identity: number; port: number; verdict: string; rules: string[] }>;
+    const entry = bpfPolicy.find((e) => e.identity === web.identity && e.port === 5432);
+    assert.ok(entry, `no kernel entry for identity ${web.identity} port 5432: ${JSON.stringify(bpfPolicy)}`);
+    assert.equal(entry.verdict, 'allow');
+    assert.deepEqual(entry.rules, ['CiliumNetworkPolicy demo/db-from-web spec.ingress[0]']);
+    const ipcache = await cli(['bpf', 'ipcache', 'list']);
+    assert.match(ipcache.stdout, new RegExp(`/32\\s+${web.identity}\\n`));
+    const ct = await cli(['bpf', 'ct', 'list']);
+    assert.match(ct.stdout, /^PROTO\s+SOURCE\s+DESTINATION/);
+    assert.match(ct.stdout, /TCP\s+\S+\s+\S+:5432\s+/);
+    const maps = await cli(['map', 'list']);
+    assert.match(maps.stdout, /cilium_policy\s+\d+\s+65536/);
+  } finally {
+    const down = await cli(['lab', 'down']);
+    assert.equal(down.code, 0, down.stderr);
+  }
+  assert.deepEqual(processesUsing(labDir), [], 'processes left behind');
+});

@@ -119,7 +119,8 @@ test('engine: explain names the deciding rules for both directions', () => {
   assert.equal(wrongPort.verdict, 'default-denied');
   assert.equal(wrongPort.egress.verdict, 'allowed');
   assert.equal(wrongPort.ingress.verdict, 'default-denied');
-  assert.deepEqual(wrongPort.ingress.policies.map((p) => p.name), ['web', 'no-c']);
+  // no-c keeps no default deny (enableDefaultDeny.ingress false): only web explains the denial.
+  assert.deepEqual(wrongPort.ingress.policies.map((p) => p.name), ['web']);
   const denied = e.explain(cl.id('z/c'), xa, 80, 'TCP');
   assert.equal(denied.verdict, 'denied');
   assert.deepEqual(denied.ingress.rules.map(formatRuleRef), ['CiliumClusterwideNetworkPolicy no-c spec.ingressDeny[0]']);
