@@ -27,7 +27,8 @@ try {
     const items = Array.from({ length: Math.min(CHUNK, N - start) }, (_, i) => ({
       apiVersion: 'v1', kind: 'Service',
       metadata: { name: `svc-${start + i}`, namespace: 'bench' },
-      spec: { type: 'LoadBalancer', ports: [{ port: 80, protocol: 'TCP' }], selector: { app: `a${start + i}` } },
+      // No node ports: 5,000 services would exhaust the default NodePort range (30000-32767).
+      spec: { type: 'LoadBalancer', allocateLoadBalancerNodePorts: false, ports: [{ port: 80, protocol: 'TCP' }], selector: { app: `a${start + i}` } },
     }));
     const r = await cp.kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
     if (r.code !== 0) throw new Error(r.stderr);
