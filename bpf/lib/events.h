@@ -39,6 +39,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } cilium_events SEC(".maps");
 
+/* Flow events the ring buffer had no room for (reader too slow): one per-CPU counter, read by
+ * the agent and reported to observers as lost events, as Hubble reports perf ring losses. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cilium_events_lost SEC(".maps");
+
 /* The verdict half of a flow event (BPF calls take at most five arguments). */
 struct flow_meta {
 	__u32 ep_id;
@@ -58,8 +68,14 @@ __attribute__((noinline)) int emit_flow(struct __sk_buff *ctx, const struct pkt 
 	if (!p || !m)
 		return 0;
 	ev = bpf_ringbuf_reserve(&cilium_events, sizeof(*ev), 0);
-	if (!ev)
+	if (!ev) {
+		__u32 zero = 0;
+		__u64 *lost = bpf_map_lookup_elem(&cilium_events_lost, &zero);
+
+		if (lost)
+			*lost += 1;
 		return 0;
+	}
 	ev->timestamp = bpf_ktime_get_ns();
 	ev->src_identity = m->src_id;
 	ev->dst_identity = m->dst_id;

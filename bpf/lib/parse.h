@@ -46,7 +46,7 @@ struct icmphdr {
 /* struct pkt.kind */
 #define PKT_NORMAL 0
 #define PKT_ICMP_ERROR 1 /* ICMP error: inner tuple filled in */
-#define PKT_NDP 2        /* ICMPv6 neighbour discovery: always passes */
+#define PKT_NDP 2        /* ICMPv6 neighbour discovery and MLD: always passes */
 
 struct tuple {
 	__u32 saddr[4];
@@ -194,6 +194,8 @@ static __always_inline int parse_l4(struct __sk_buff *ctx, __u32 off, struct pkt
 			parse_inner_ipv6(ctx, off + sizeof(icmp6), p);
 			break;
 		case 133 ... 137: /* router/neighbour solicitation/advertisement, redirect */
+		case 130 ... 132: /* multicast listener query/report/done (MLDv1) */
+		case 143:         /* MLDv2 report: link-local control traffic, never a connection */
 			p->kind = PKT_NDP;
 			break;
 		}

@@ -63,6 +63,7 @@ export const MapType = {
   LPM_TRIE: 11,
   ARRAY_OF_MAPS: 12,
   HASH_OF_MAPS: 13,
+  PERCPU_ARRAY: 6,
   RINGBUF: 27,
 } as const;
 export const MapFlags = { NO_PREALLOC: 1 } as const;
@@ -78,6 +79,7 @@ export const MapName = {
   policy: 'cilium_policy',
   metrics: 'cilium_metrics',
   events: 'cilium_events',
+  eventsLost: 'cilium_events_lost',
 } as const;
 
 export const Programs = { fromContainer: 'cil_from_container', toContainer: 'cil_to_container' } as const;

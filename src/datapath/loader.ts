@@ -48,6 +48,8 @@ export interface LxcMaps {
   policy: BpfMap<number, number>;
   metrics: BpfMap<MetricsKey, MetricsValue>;
   eventsFd: number;
+  /** per-CPU count of flow events the ring buffer had no room for */
+  eventsLostFd: number;
 }
 
 export interface LoadOptions { objectPath?: string; pinRoot?: string }
@@ -77,6 +79,7 @@ export class LxcDatapath {
       policy: new BpfMap(addon, fd(MapName.policy), MapName.policy, u32Codec, innerMapFd),
       metrics: new BpfMap(addon, fd(MapName.metrics), MapName.metrics, metricsKeyCodec, perCpuMetrics),
       eventsFd: fd(MapName.events),
+      eventsLostFd: fd(MapName.eventsLost),
     };
     const progs = new Map(object.programs().map((p) => [p.name, p.fd]));
     const from = progs.get(Programs.fromContainer), to = progs.get(Programs.toContainer);
@@ -144,6 +147,14 @@ export class LxcDatapath {
     } finally {
       this.addon.closeFd(fd);
     }
+  }
+
+  /** Flow events lost so far because the ring buffer was full (summed over CPUs). */
+  eventsLost(): number {
+    const raw = this.addon.mapLookup(this.maps.eventsLostFd, Buffer.alloc(4));
+    let n = 0n;
+    for (let off = 0; raw && off + 8 <= raw.length; off += 8) n += raw.readBigUInt64LE(off);
+    return Number(n);
   }
 
   /** The endpoint's policy map as the kernel holds it (empty when it has none). */

@@ -223,7 +223,7 @@ describe('bpf_lxc under BPF_PROG_TEST_RUN', () => {
     assert.equal(egress(pk.echo4(POD, PEER, 11, true)), TcAction.SHOT);
   });
 
-  it('enforces IPv6 and always passes neighbour discovery', () => {
+  it('enforces IPv6 and always passes neighbour discovery and multicast listener reports', () => {
     endpoint(EndpointFlags.ENFORCE_INGRESS);
     policy(rule(PEER_ID, 'ingress', IpProto.TCP, 80));
     assert.equal(ingress(pk.tcp6(PEER6, POD6, 40000, 80)), TcAction.OK);
@@ -231,6 +231,9 @@ describe('bpf_lxc under BPF_PROG_TEST_RUN', () => {
     assert.equal(ingress(pk.echo6(PEER6, POD6, 3)), TcAction.SHOT);
     const ns = pk.eth(0x86dd, pk.ipv6('fe80::1', 'ff02::1:ff00:10', 58, pk.icmp6(135, 0, Buffer.alloc(20))));
     assert.equal(ingress(ns), TcAction.OK);
+    // The host's MLDv2 report to ff02::16 from its link-local address (unknown to the ipcache: world)
+    const mld = pk.eth(0x86dd, pk.ipv6('fe80::2', 'ff02::16', 58, pk.icmp6(143, 0, Buffer.alloc(20))));
+    assert.equal(ingress(mld), TcAction.OK);
     policy(rule(PEER_ID, 'ingress', IpProto.ICMPV6, 128));
     assert.equal(ingress(pk.echo6(PEER6, POD6, 4)), TcAction.OK);
     assert.equal(egress(pk.echo6(POD6, PEER6, 4, true)), TcAction.OK);
@@ -299,6 +302,20 @@ describe('bpf_lxc under BPF_PROG_TEST_RUN', () => {
     ingress(pk.tcp4(PEER, POD, 40000, 80));
     ingress(pk.tcp4(PEER, POD, 40001, 80));
     assert.equal(dp.maps.metrics.lookup(key)?.count, before + 2n);
+  });
+
+  it('counts the flow events a full ring buffer had no room for', () => {
+    endpoint(EndpointFlags.ENFORCE_INGRESS);
+    policy();
+    drain();
+    const before = dp.eventsLost();
+    // Every run drops and emits one 72-byte event; 4 MiB of ring holds fewer than 60,000.
+    const runs = 80_000;
+    dp.addon.progTestRun(dp.progs.toContainer, pk.tcp4(PEER, POD, 40000, 80), { repeat: runs });
+    const lost = dp.eventsLost() - before;
+    const delivered = drain().length;
+    assert.ok(lost > 0, 'no event was counted as lost');
+    assert.equal(lost + delivered, runs, `${lost} lost + ${delivered} delivered != ${runs} emitted`);
   });
 
   it('hands same-node traffic to the destination pod after both policies pass', () => {
