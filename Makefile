@@ -11,7 +11,7 @@ export PATH := $(TOOLS):$(PATH)
 NODE := $(TOOLS)/node
 NODE_TEST := $(NODE) --disable-warning=ExperimentalWarning --test --test-reporter=spec
 
-.PHONY: help deps deps-apt deps-node deps-npm deps-k8s build bpf addon generate check-generated typecheck \
+.PHONY: help deps deps-apt deps-node deps-npm deps-k8s deps-hubble build bpf addon generate check-generated typecheck \
 	test test-unit test-integration test-datapath run bench clean
 
 help:
@@ -22,7 +22,7 @@ help:
 	@echo "make bench  benchmarks (never part of make test)"
 
 ## --- set-up ------------------------------------------------------------------------------------
-deps: deps-apt deps-node deps-npm deps-k8s build
+deps: deps-apt deps-node deps-npm deps-k8s deps-hubble build
 
 deps-apt:
 	@bash tools/setup/apt.sh
@@ -43,6 +43,11 @@ deps-npm: node_modules/.installed
 deps-k8s:
 	@dir=$$(bash tools/k8s/build.sh | tail -n1); \
 	 for b in etcd kube-apiserver kube-controller-manager kubectl; do ln -sfn "$$dir/$$b" $(TOOLS)/$$b; done
+
+# The real hubble CLI (Cilium's, from the Go module proxy), for the wire-compatibility test of our
+# observer API; the second and last Go tools module.
+deps-hubble:
+	@dir=$$(bash tools/hubble/build.sh | tail -n1); ln -sfn "$$dir/hubble" $(TOOLS)/hubble
 
 ## --- native parts: the BPF programs (clang -target bpf) and the addon (node-gyp, nan, libbpf) ---
 # The verifier is part of the build: a program this kernel refuses fails `make build` (and so

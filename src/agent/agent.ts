@@ -34,6 +34,7 @@ import { podCidrInfo } from './endpoint-state.ts';
 import { IdentityAllocator, IdentityCache } from './identity.ts';
 import { AgentMetrics } from './metrics.ts';
 import { startAgentApi, type AgentApiServer } from './api.ts';
+import { FlowPipeline } from './flows.ts';
 
 export const AGENT_FIELD_MANAGER = 'cilium-ts-agent';
 
@@ -53,6 +54,10 @@ export interface AgentOptions {
   clusterName?: string;
   /** use this pod CIDR instead of waiting for the operator to fill the CiliumNode */
   podCidr?: string;
+  /** the Hubble-compatible observer API ("127.0.0.1:4245", a unix socket path); undefined = none */
+  hubbleListen?: string;
+  /** flows kept in the node's ring (Hubble's default 4095) */
+  flowCapacity?: number;
   /** the local API socket for the status and inspection commands; undefined = none */
   apiSocket?: string;
   /** /healthz, /readyz, /metrics; 0 = any free port, undefined = none */
@@ -90,8 +95,8 @@ export class Agent {
   cni!: CniServer;
   health?: HealthServer;
   api?: AgentApiServer;
-  /** the flow ring behind the observer API, once it runs */
-  flows?: { stats(): unknown };
+  /** kernel flow events → Hubble flows: the ring behind the observer API */
+  flows?: FlowPipeline;
   readonly #core: CoreV1Api;
   readonly #custom: CustomObjectsApi;
   readonly #net: NetworkingV1Api;
@@ -136,6 +141,8 @@ export class Agent {
 
   async #start(): Promise<void> {
     this.datapath = LxcDatapath.load(this.opts.pinRoot ? { pinRoot: this.opts.pinRoot } : {});
+    this.flows = new FlowPipeline(this, { capacity: this.opts.flowCapacity ?? 4095 });
+    await this.flows.start({ ...(this.opts.hubbleListen ? { listen: this.opts.hubbleListen } : {}) });
     this.#watchAll();
     await Promise.all([...this.#informers.values()].map((i) => i.start()));
     await this.#registerCiliumNode();
@@ -200,6 +207,7 @@ export class Agent {
     await Promise.all([...this.#informers.values()].map((i) => i.stop()));
     await this.health?.close();
     await this.api?.close();
+    await this.flows?.stop();
     this.datapath?.close(); // pinned maps and attached programs stay: traffic keeps being enforced
   }
 
@@ -558,6 +566,16 @@ export class Agent {
       id: e.ev.epId, namespace: e.ev.namespace, pod: e.ev.podName, identity: e.identity, state: e.state, ip: e.ev.ip,
       ingress: !!e.policy?.enforceIngress, egress: !!e.policy?.enforceEgress, labels: formatLabelSet(e.labels),
     }));
+  }
+
+  /** The CiliumEndpoint (of any node) holding this address. */
+  remoteEndpointByIp(ip: string): { namespace: string; name: string } | undefined {
+    for (const cep of (this.#informers.get('cep')?.list() ?? []) as CiliumEndpoint[]) {
+      if (cep.status?.networking?.addressing?.some((a) => a.ipv4 === ip || a.ipv6 === ip)) {
+        return { namespace: cep.metadata.namespace ?? '', name: cep.metadata.name ?? '' };
+      }
+    }
+    return undefined;
   }
 
   /** The endpoint's policy map as the kernel holds it. */

@@ -21,6 +21,8 @@ export class AgentMetrics {
   readonly #forwards: Gauge;
   readonly #forwardBytes: Gauge;
   readonly #mapPressure: Gauge;
+  readonly #flows: Gauge;
+  readonly #lost: Gauge;
 
   constructor(registry: Registry, agent: () => Agent) {
     this.registry = registry;
@@ -37,6 +39,8 @@ export class AgentMetrics {
     this.#forwards = registry.gauge('cilium_forward_count_total', 'Packets forwarded by the datapath, by direction');
     this.#forwardBytes = registry.gauge('cilium_forward_bytes_total', 'Bytes forwarded by the datapath, by direction');
     this.#mapPressure = registry.gauge('cilium_bpf_map_pressure', 'Fill level of a BPF map (entries / max entries)');
+    this.#flows = registry.gauge('hubble_flows_processed_total', 'Flows turned from kernel events into Hubble flows, by type and verdict');
+    this.#lost = registry.gauge('hubble_lost_events_total', 'Flow events lost, by source');
     registry.onCollect(() => this.#collect(agent()));
   }
 
@@ -59,6 +63,12 @@ export class AgentMetrics {
     let entries = 0;
     for (const p of a.engine.allPolicies().values()) entries += p.entries.length;
     this.#policyEntries.set({}, entries);
+    if (a.flows) {
+      for (const [verdict, n] of a.flows.processed) this.#flows.set({ type: 'L3_L4', verdict }, n);
+      const st = a.flows.ring.stats();
+      this.#lost.set({ source: 'PERF_EVENT_RING_BUFFER' }, st.lostKernel);
+      this.#lost.set({ source: 'HUBBLE_RING_BUFFER' }, st.lostFollowers);
+    }
     if (!a.datapath) return;
     for (const [k, v] of a.datapath.maps.metrics.entries()) {
       const direction = k.direction.toUpperCase();

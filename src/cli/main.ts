@@ -25,6 +25,10 @@ const usage = `usage: cilium-ts <command>
                       an identity); --offline answers from manifests (Pods, Namespaces, policies)
   bpf policy get ID|NS/POD   bpf ct list   bpf ipcache list   map list
                       the kernel's maps; every inspection command takes -o json
+  observe [--server ADDR,...] [-f] [--last N] [--namespace NS] [--pod P] [--verdict V] [--protocol P]
+          [--port N] [--label k8s:app=web] [--identity ID] [-o compact|json|jsonpb|table] ...
+                      flows from the agents' Hubble-compatible observer API, with the rule that
+                      decided each one (see cilium-ts observe --help)
   policy validate [PATH|-]... [-o text|json]
                       validate CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, NetworkPolicy
                       and CiliumLoadBalancerIPPool manifests offline (files, folders, stdin);
@@ -176,6 +180,8 @@ async function main(argv: string[]): Promise<number> {
       return operator(rest);
     case 'agent':
       return agent(rest);
+    case 'observe':
+      return (await import('./observe.ts')).observeCommand(rest);
     case 'status':
     case 'endpoint':
     case 'identity':

@@ -9,6 +9,7 @@ import { runOperator, configFrom, type RunningOperator } from '../operator.ts';
 import { Agent } from '../agent/agent.ts';
 import { addPod, deleteAllPods, labNodeName, labPodOptions, listPods } from './pods.ts';
 import { formatMatrix, probeMatrix } from './probe.ts';
+import { compactLine } from '../hubble/printer.ts';
 import { loadKubeConfig } from '../lib/kube.ts';
 import { logger } from '../lib/log.ts';
 import { repoRoot } from '../lib/paths.ts';
@@ -82,6 +83,16 @@ async function demo(cp: ControlPlane, agent: Agent): Promise<void> {
   while (!agent.policyRevisions.has('CiliumNetworkPolicy/demo/frontend-to-backend') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   await agent.idle();
   await matrix('config/samples applied: only the frontend reaches the backend, whose egress is limited too');
+  // What Hubble would show, plus the rule that decided (cilium-ts observe --verdict DROPPED).
+  agent.flows?.drain();
+  const drops = [...(agent.flows?.ring.oldestFirst() ?? [])].map((x) => x.flow)
+    .filter((f) => f.verdict === 'DROPPED' && f.source?.namespace === 'demo' && f.l4?.TCP?.destination_port === 8080);
+  const seen = new Set<string>();
+  const lines = drops.map((f) => compactLine({ flow: f })).filter((l) => {
+    const key = l.replace(/^\S+ +\S+ +\S+ +/, '').replace(/:\d+ \(/, ' (');
+    return seen.has(key) ? false : (seen.add(key), true);
+  });
+  process.stdout.write(`\nDropped flows and the rule that decided (cilium-ts observe --verdict DROPPED):\n${lines.join('\n')}\n`);
 }
 
 export async function bootLab(p: LabPaths, opts: { demo?: boolean } = {}): Promise<{ cp: ControlPlane; shutdown: () => Promise<void> }> {
@@ -124,8 +135,10 @@ export async function bootLab(p: LabPaths, opts: { demo?: boolean } = {}): Promi
     if (reg.code !== 0) throw new Error(`registering the lab node failed: ${reg.stderr}`);
     agent = await Agent.start({
       kc: loadKubeConfig(cp.kubeconfig), nodeName: node, stateDir: join(p.dir, 'agent'), socketPath: labPodOptions().cniSocket,
-      pinRoot: LAB_PIN_ROOT, healthPort: 0, apiSocket: join(p.dir, 'agent.sock'), log: logger('agent'),
+      pinRoot: LAB_PIN_ROOT, healthPort: 0, apiSocket: join(p.dir, 'agent.sock'), hubbleListen: '127.0.0.1:0', log: logger('agent'),
     });
+    // `cilium-ts observe` finds the lab's observer here (one address per agent).
+    writeFileSync(join(p.dir, 'hubble.addr'), `${agent.flows?.server?.address ?? ''}\n`);
     await agent.ready(30_000);
     if (opts.demo) await demo(cp, agent);
     else await applySamples(cp);

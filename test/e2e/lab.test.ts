@@ -146,6 +146,30 @@ spec:
     const ct = await cli(['bpf', 'ct', 'list']);
     assert.match(ct.stdout, /^PROTO\s+SOURCE\s+DESTINATION/);
     assert.match(ct.stdout, /TCP\s+\S+\s+\S+:5432\s+/);
+    // Flows from the kernel's events, through the observer API, as `cilium-ts observe` prints them.
+    interface Obs { flow: { verdict: string; drop_reason_desc?: string; traffic_direction: string; l4?: { TCP?: { destination_port: number } };
+      source: { identity: number; pod_name?: string; labels?: string[] }; destination: { identity: number; pod_name?: string };
+      ingress_allowed_by?: Array<{ name: string; kind: string; labels: string[] }>; ingress_denied_by?: Array<{ name: string; kind: string }> } }
+    const obs = await cli(['observe', '--namespace', 'demo', '--last', '200', '-o', 'json']);
+    assert.equal(obs.code, 0, obs.stderr);
+    const flows = obs.stdout.trim().split('\n').map((l) => (JSON.parse(l) as Obs).flow);
+    // The ingress side: db's policy decides (web's egress, unenforced, is a flow of its own).
+    const to = (port: number, verdict: string) => flows.find((f) => f.verdict === verdict && f.traffic_direction === 'INGRESS' && f.source.pod_name === 'web' && f.destination.pod_name === 'db' && f.l4?.TCP?.destination_port === port);
+    const drop = to(8080, 'DROPPED');
+    assert.ok(drop, `no DROPPED web -> db:8080 flow among ${flows.length}`);
+    assert.equal(drop.drop_reason_desc, 'POLICY_DENIED');
+    assert.equal(drop.traffic_direction, 'INGRESS');
+    assert.equal(drop.source.identity, web.identity);
+    assert.equal(drop.destination.identity, db.identity);
+    assert.ok(drop.source.labels?.includes('k8s:app=web'));
+    assert.deepEqual(drop.ingress_denied_by?.map((p) => `${p.kind}/${p.name}`), ['CiliumNetworkPolicy/db-from-web']);
+    const fwd = to(5432, 'FORWARDED');
+    assert.ok(fwd, 'no FORWARDED web -> db:5432 flow');
+    assert.deepEqual(fwd.ingress_allowed_by?.map((p) => p.name), ['db-from-web']);
+    assert.ok(fwd.ingress_allowed_by?.[0]?.labels.includes('cilium-ts:rule=spec.ingress[0]'));
+    const compact = await cli(['observe', '--verdict', 'DROPPED', '--to-pod', 'demo/db', '--last', '5']);
+    assert.match(compact.stdout, /demo\/web:\d+ \(ID:\d+\) -> demo\/db:8080 \(ID:\d+\) Policy denied DROPPED \(TCP Flags: SYN\) by CiliumNetworkPolicy\/demo\/db-from-web ingress-default-deny/);
+
     const maps = await cli(['map', 'list']);
     assert.match(maps.stdout, /cilium_policy\s+\d+\s+65536/);
   } finally {

@@ -131,7 +131,7 @@ ${selector ? `  serviceSelector: {matchLabels: ${selector}}\n` : ''}${extra}---
 `;
 }
 
-function lbService(ns: string, name: string, o: { labels?: string; annotations?: string; ports?: number[]; cls?: string } = {}): string {
+function lbService(ns: string, name: string, o: { labels?: string; annotations?: string; ports?: number[]; cls?: string; families?: string } = {}): string {
   return `apiVersion: v1
 kind: Service
 metadata:
@@ -139,7 +139,7 @@ metadata:
   namespace: ${ns}
 ${o.labels ? `  labels: ${o.labels}\n` : ''}${o.annotations ? `  annotations: ${o.annotations}\n` : ''}spec:
   type: LoadBalancer
-${o.cls ? `  loadBalancerClass: ${o.cls}\n` : ''}  ports: [${(o.ports ?? [80]).map((p) => `{name: p${p}, port: ${p}}`).join(', ')}]
+${o.cls ? `  loadBalancerClass: ${o.cls}\n` : ''}${o.families ? `  ${o.families}\n` : ''}  ports: [${(o.ports ?? [80]).map((p) => `{name: p${p}, port: ${p}}`).join(', ')}]
 ---
 `;
 }
@@ -165,6 +165,20 @@ test('LB-IPAM: a service gets an address from the pool that selects it, with the
   assert.deepEqual(other.ips, []);
   assert.equal(other.cond?.reason, 'no_pool');
   assert.match(other.cond?.message ?? '', /no enabled CiliumLoadBalancerIPPools that match/);
+});
+
+test('LB-IPAM: dual stack follows ipFamilyPolicy: IPv6 single stack, RequireDualStack and PreferDualStack get their families', async () => {
+  await apply(pool('dual', '[{cidr: 10.0.60.0/29}, {cidr: "fd00:60::/125"}]', '{stack: dual}')
+    + lbService('shop', 'v6', { labels: '{stack: dual}', families: 'ipFamilyPolicy: SingleStack\n  ipFamilies: [IPv6]' })
+    + lbService('shop', 'both', { labels: '{stack: dual}', families: 'ipFamilyPolicy: RequireDualStack' })
+    + lbService('shop', 'prefer', { labels: '{stack: dual}', families: 'ipFamilyPolicy: PreferDualStack' }));
+  const v6 = await serviceSettles('shop', 'v6', 'True');
+  assert.equal(v6.ips.length, 1);
+  assert.ok(v6.ips[0]!.startsWith('fd00:60::'), `${v6.ips[0]} is not from the IPv6 block`);
+  for (const name of ['both', 'prefer']) {
+    const s = await serviceSettles('shop', name, 'True', (x) => x.ips.length === 2);
+    assert.ok(s.ips.some((ip) => ip.startsWith('10.0.60.')) && s.ips.some((ip) => ip.startsWith('fd00:60::')), `${name}: ${s.ips.join(', ')}`);
+  }
 });
 
 test('LB-IPAM: kubectl get ippools shows DISABLED, CONFLICTING and IPS AVAILABLE from the pool conditions', async () => {

@@ -1,0 +1,129 @@
+// From kernel events to Hubble flows: the agent drains the datapath's ring buffer on the event
+// loop, names both ends (pod, namespace, identity labels), asks the policy engine which rules
+// decided (the same evaluation the datapath made, so the answer matches the verdict), and pushes
+// the flow into the node's ring behind the Hubble-compatible observer API. Events the kernel ring
+// had no room for are reported as lost.
+import type { NativeRingBuffer } from '../datapath/addon.ts';
+import { flowEventCodec, type FlowEvent } from '../datapath/codecs.ts';
+import { DropReason, IpProto } from '../datapath/constants.ts';
+import { evaluate, formatLabelSet, type PolicyRef, type RuleRef } from '../policy/index.ts';
+import { FlowRing } from '../hubble/flow-ring.ts';
+import { flowFromEvent, type EndpointInfo, type Flow } from '../hubble/flow.ts';
+import { dropReasonName } from '../hubble/proto.ts';
+import { startHubbleServer, type HubbleServer } from '../hubble/server.ts';
+import type { Agent } from './agent.ts';
+
+/** "CiliumNetworkPolicy/ns/name spec.ingress[0]": the form Hubble flows carry (src/hubble/flow.ts). */
+export function ruleText(r: RuleRef): string {
+  if (r.kind === 'Implicit') return `Implicit/${r.name}`;
+  return `${r.kind}/${r.namespace ? `${r.namespace}/` : ''}${r.name} ${r.rule}.${r.section}[${r.index}]`;
+}
+
+function policyText(p: PolicyRef, direction: string): string {
+  return `${p.kind}/${p.namespace ? `${p.namespace}/` : ''}${p.name} ${direction}-default-deny`;
+}
+
+export interface FlowPipelineOptions {
+  capacity?: number;
+  /** where the observer API listens ("127.0.0.1:4245", a unix socket path); undefined = no server */
+  listen?: string;
+  /** how often the kernel's lost-event counter is read */
+  lostPollMs?: number;
+}
+
+export class FlowPipeline {
+  readonly ring: FlowRing;
+  server?: HubbleServer;
+  readonly #agent: Agent;
+  #rb: NativeRingBuffer | undefined;
+  #lostSeen = 0;
+  #timer: NodeJS.Timeout | undefined;
+  /** flows by verdict, for metrics */
+  readonly processed = new Map<string, number>();
+
+  constructor(agent: Agent, opts: FlowPipelineOptions = {}) {
+    this.#agent = agent;
+    this.ring = new FlowRing(opts.capacity ?? 4095);
+  }
+
+  async start(opts: FlowPipelineOptions = {}): Promise<void> {
+    const dp = this.#agent.datapath;
+    this.#lostSeen = dp.eventsLost();
+    this.#rb = new dp.addon.RingBuffer(dp.maps.eventsFd, (rec) => this.#onRecord(rec));
+    this.#rb.unref();
+    this.#timer = setInterval(() => this.#pollLost(), opts.lostPollMs ?? 1000);
+    this.#timer.unref();
+    if (opts.listen) this.server = await startHubbleServer({ ring: this.ring, nodeName: this.#agent.opts.nodeName, listen: opts.listen });
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#rb?.close();
+    this.#rb = undefined;
+    await this.server?.stop();
+  }
+
+  /** Reads what the kernel has queued now (tests; the event loop does it on its own). */
+  drain(): void {
+    this.#rb?.consume();
+    this.#pollLost();
+  }
+
+  stats() {
+    return { ...this.ring.stats(), address: this.server?.address ?? null };
+  }
+
+  #pollLost(): void {
+    const now = this.#agent.datapath.eventsLost();
+    if (now > this.#lostSeen) this.ring.recordLost(now - this.#lostSeen);
+    this.#lostSeen = now;
+  }
+
+  #onRecord(rec: Buffer): void {
+    let ev: FlowEvent;
+    try {
+      ev = flowEventCodec.decode(rec);
+    } catch {
+      return; // a record of another layout (an older object still attached): not ours to read
+    }
+    const flow = this.toFlow(ev);
+    this.ring.push(flow);
+    const v = flow.verdict ?? 'VERDICT_UNKNOWN';
+    this.processed.set(v, (this.processed.get(v) ?? 0) + 1);
+  }
+
+  toFlow(ev: FlowEvent): Flow {
+    const a = this.#agent;
+    return flowFromEvent(ev, {
+      nodeName: a.opts.nodeName,
+      endpoint: (identity, ip) => this.#endpointInfo(identity, ip),
+      rules: this.#decidingRules(ev),
+      dropReasonName,
+    });
+  }
+
+  #endpointInfo(identity: number, ip: string): EndpointInfo | undefined {
+    const a = this.#agent;
+    const local = a.localEndpoints().find((e) => e.ip === ip);
+    if (local) return { id: local.id, namespace: local.namespace, podName: local.pod, labels: local.labels };
+    const remote = a.remoteEndpointByIp(ip);
+    const labels = a.engine.identities().get(identity);
+    if (remote) return { namespace: remote.namespace, podName: remote.name, ...(labels ? { labels: formatLabelSet(labels) } : {}) };
+    return labels ? { labels: formatLabelSet(labels) } : undefined;
+  }
+
+  /** The rules behind the verdict, as the endpoint's policy says (what the datapath looked up). */
+  #decidingRules(ev: FlowEvent): string[] {
+    const policy = this.#agent.engine.policyOf(ev.epId);
+    if (!policy) return [];
+    const peer = ev.direction === 'ingress' ? ev.srcIdentity : ev.dstIdentity;
+    const icmp = ev.protocol === IpProto.ICMP || ev.protocol === IpProto.ICMPV6;
+    const d = evaluate(policy, ev.direction, peer, ev.protocol, icmp ? ev.icmpType : ev.dport);
+    if (ev.verdict === 2) {
+      if (ev.dropReason === DropReason.POLICY_DENY) return d.verdict === 'denied' ? d.rules.map(ruleText) : [];
+      if (ev.dropReason === DropReason.POLICY) return d.verdict === 'default-denied' ? d.policies.map((p) => policyText(p, ev.direction)) : [];
+      return [];
+    }
+    return d.verdict === 'allowed' ? d.rules.map(ruleText) : [];
+  }
+}
