@@ -37,6 +37,7 @@ const usage = `usage: cilium-ts <command>
                       run the admission webhook server (manages its own certificates)
   agent [--kubeconfig F] [--node-name N] [--enforcement-mode default|always|never]
         [--pod-cidr C] [--state-dir D] [--cni-socket S] [--health-port 9962]
+        [--hubble-listen :4245] [--flow-capacity 4095] [--api-socket /var/run/cilium-ts/agent.sock]
                       run the node agent: identities, policy engine, endpoints, the CNI server
                       and the eBPF datapath (root)
   operator [--kubeconfig F] [--namespace kube-system] [--health-port 9234]
@@ -143,6 +144,9 @@ async function agent(args: string[]): Promise<number> {
       'pod-cidr': { type: 'string' },
       'health-port': { type: 'string', default: '9962' },
       'health-host': { type: 'string', default: '0.0.0.0' },
+      'hubble-listen': { type: 'string', default: process.env.HUBBLE_LISTEN ?? ':4245' },
+      'flow-capacity': { type: 'string', default: '4095' },
+      'api-socket': { type: 'string', default: '/var/run/cilium-ts/agent.sock' },
     },
   });
   const mode = values['enforcement-mode'];
@@ -156,6 +160,8 @@ async function agent(args: string[]): Promise<number> {
     kc: loadKubeConfig(values.kubeconfig), nodeName: values['node-name']!, stateDir: values['state-dir']!,
     socketPath: values['cni-socket']!, enforcementMode: mode, clusterName: values['cluster-name']!,
     healthPort: Number(values['health-port']), healthHost: values['health-host']!,
+    hubbleListen: values['hubble-listen']!.startsWith(':') ? `0.0.0.0${values['hubble-listen']}` : values['hubble-listen']!,
+    flowCapacity: Number(values['flow-capacity']), apiSocket: values['api-socket']!,
     ...(values['pin-root'] ? { pinRoot: values['pin-root'] } : {}),
     ...(values['pod-cidr'] ? { podCidr: values['pod-cidr'] } : {}),
   });
