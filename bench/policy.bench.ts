@@ -19,6 +19,7 @@ import { loadKubeConfig } from '../src/lib/kube.ts';
 import { logger } from '../src/lib/log.ts';
 import { repoRoot } from '../src/lib/paths.ts';
 import { EndpointFlags } from '../src/datapath/constants.ts';
+import { policyMapEntries } from '../src/datapath/policy-encoding.ts';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 
 const IDENTITIES = 5000, ENDPOINTS = 100, POLICIES = 1000, NAMESPACES = 50;
@@ -54,7 +55,7 @@ const ms = (t: number) => `${(performance.now() - t).toFixed(1)} ms`;
   for (let i = 0; i < POLICIES; i++) engine.upsertPolicy(policy(i, 8000 + (i % 100)));
   const addAll = ms(t);
   let entries = 0;
-  for (const p of engine.allPolicies().values()) entries += p.entries.length;
+  for (const p of engine.allPolicies().values()) entries += policyMapEntries(p).length;
   t = performance.now();
   const recomputedBefore = engine.recomputations;
   engine.setOptions({ enforcementMode: 'default', allowLocalhost: false });

@@ -1,5 +1,11 @@
 // Numbers shared with bpf/lib/*.h. Drop reasons carry Cilium's numbering (bpf/lib/common.h,
-// pkg/monitor/api/drop.go) so a Cilium user reads the same reason in metrics and flows.
+// pkg/monitor/api/drop.go) so a Cilium user reads the same reason in metrics and flows. Reserved
+// identities, protocols and directions are the policy vocabulary's (src/policy/api), re-exported.
+
+import { Proto } from '../policy/api/index.ts';
+
+export { ReservedIdentity } from '../policy/api/index.ts';
+export type { Direction, EnforcementModeName } from '../policy/api/index.ts';
 
 export const DropReason = {
   FORWARDED: 0,
@@ -37,22 +43,25 @@ export const dropReasonNames: Readonly<Record<number, string>> = {
 
 /** Metric/flow direction (Cilium's METRIC_INGRESS / METRIC_EGRESS). */
 export const Dir = { INGRESS: 1, EGRESS: 2 } as const;
-export type Direction = 'ingress' | 'egress';
 
 /** Hubble verdict numbers. */
 export const Verdict = { FORWARDED: 1, DROPPED: 2 } as const;
 
 export const CtState = { NEW: 0, ESTABLISHED: 1, REPLY: 2, RELATED: 3 } as const;
 
-export const ReservedIdentity = { UNKNOWN: 0, HOST: 1, WORLD: 2 } as const;
-
 /** endpoint_info.flags */
 export const EndpointFlags = { ENFORCE_INGRESS: 0x01, ENFORCE_EGRESS: 0x02 } as const;
 /** endpoint_info.mode: Cilium's policy enforcement modes. */
 export const EnforcementMode = { DEFAULT: 0, ALWAYS: 1, NEVER: 2 } as const;
-export type EnforcementModeName = 'default' | 'always' | 'never';
 
-export const IpProto = { ANY: 0, ICMP: 1, TCP: 6, UDP: 17, ICMPV6: 58 } as const;
+/** The IP protocols the datapath parses (bpf/lib): numbers from the vocabulary. */
+export const IpProto = {
+  ANY: Proto.ANY,
+  ICMP: Proto.ICMP,
+  TCP: Proto.TCP,
+  UDP: Proto.UDP,
+  ICMPV6: Proto.ICMPV6,
+} as const;
 
 /** Kernel map and program types used here (uapi/linux/bpf.h). */
 export const MapType = {

@@ -282,9 +282,10 @@ export class PolicyEngine {
   }
 }
 
-/** What the datapath sees: identity, enforcement flags and map contents. */
+/** What the datapath sees: identity, enforcement flags and the specs behind the map contents. */
 function fingerprintOf(p: EndpointPolicy): string {
-  return JSON.stringify([p.identity, p.enforceIngress, p.enforceEgress, p.entries.map((e) => [e.key, e.entry.deny])]);
+  const specs = p.specs.map((s) => [s.direction, s.identity, s.protocol, s.port, s.endPort, s.deny]);
+  return JSON.stringify([p.identity, p.enforceIngress, p.enforceEgress, specs]);
 }
 
 const verdictRank: Record<Verdict, number> = { denied: 3, 'default-denied': 2, allowed: 1, 'no-enforcement': 0 };

@@ -1,4 +1,6 @@
-// The policy engine: pure functions and one incremental class over plain data. See README.md.
+// The policy engine: pure functions and one incremental class over plain data, speaking the
+// vocabulary of ./api. Kernel encoding is src/datapath/policy-encoding.ts. See README.md.
+export * from './api/index.ts';
 export * from './labels.ts';
 export * from './selector.ts';
 export * from './l4.ts';

@@ -5,9 +5,8 @@
 // rules for a listed type isolates the pods, and ipBlock also matches pod addresses (as the
 // upstream NetworkPolicy e2e suite expects; Cilium itself does not).
 
-import type { Direction } from '../datapath/constants.ts';
+import { PodNamespaceLabel, PodNamespaceMetaLabelsPrefix, type Direction } from './api/index.ts';
 import { portSpecs, type L4Spec, type PortSpec } from './l4.ts';
-import { PodNamespaceLabel, PodNamespaceMetaLabelsPrefix } from './labels.ts';
 import { cidrPeer, derivedFromLabels, policyKey, type NormalizedRule, type Peer, type PolicyRef, type RuleEntry } from './rules.ts';
 import { compileSelector, type SelectorLike } from './selector.ts';
 

@@ -1,78 +1,11 @@
-// L4 parts of rules: protocols, ports (numbers, names, ranges) and ICMP types, and how they
-// become the (protocol, port, portPrefixLen) triples of policy map keys.
+// L4 parts of rules: a rule's (protocol, port, endPort) expanded into one PortSpec per protocol.
+// The names and numbers (protocols, ICMP types, port parsing) are vocabulary (./api); how port
+// ranges become policy map keys is the datapath's (src/datapath/policy-encoding.ts).
 
-import { IpProto } from '../datapath/constants.ts';
-import { portRangeToPrefixes } from '../datapath/codecs.ts';
-import { parsePort } from '../webhooks/semantics/ports.ts';
+import { MAX_PORT, parsePort, portlessProtocolNumbers, protocolNumber, protocolsOf } from './api/index.ts';
 
-/** IP protocol numbers: the datapath's, plus those policies may name. */
-export const Proto = { ...IpProto, IGMP: 2, VRRP: 112, SCTP: 132 } as const;
-
-export const protocolNames: Readonly<Record<number, string>> = {
-  0: 'ANY', 1: 'ICMP', 2: 'IGMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6', 112: 'VRRP', 132: 'SCTP',
-};
-
-/** Protocols without ports: a rule naming them matches the whole protocol. */
-const portless = new Set<number>([Proto.IGMP, Proto.VRRP]);
-
-/**
- * The protocols a rule's protocol name stands for. ANY (and no protocol) is Cilium's ANY: TCP,
- * UDP and SCTP. Unknown names give none (fail closed).
- */
-export function protocolsOf(name: string | undefined): number[] {
-  switch ((name ?? 'ANY').toUpperCase()) {
-    case '':
-    case 'ANY':
-      return [Proto.TCP, Proto.UDP, Proto.SCTP];
-    case 'TCP':
-      return [Proto.TCP];
-    case 'UDP':
-      return [Proto.UDP];
-    case 'SCTP':
-      return [Proto.SCTP];
-    case 'ICMP':
-      return [Proto.ICMP];
-    case 'ICMPV6':
-      return [Proto.ICMPV6];
-    case 'IGMP':
-      return [Proto.IGMP];
-    case 'VRRP':
-      return [Proto.VRRP];
-    default:
-      return [];
-  }
-}
-
-/** A protocol given as a number or a name ("TCP", "udp", 6). */
-export function protocolNumber(p: number | string): number | undefined {
-  if (typeof p === 'number') return p;
-  if (/^[0-9]+$/.test(p)) return Number(p);
-  const list = protocolsOf(p);
-  return p.toUpperCase() === 'ANY' ? 0 : list.length === 1 ? list[0] : undefined;
-}
-
-/** ICMP type names as Cilium accepts them (pkg/policy/api/icmp.go), by family. */
-export const icmpTypesV4: Readonly<Record<string, number>> = {
-  EchoReply: 0, DestinationUnreachable: 3, Redirect: 5, Echo: 8, EchoRequest: 8, RouterAdvertisement: 9,
-  RouterSelection: 10, TimeExceeded: 11, ParameterProblem: 12, Timestamp: 13, TimestampReply: 14, Photuris: 40,
-  ExtendedEchoRequest: 42, ExtendedEchoReply: 43,
-};
-export const icmpTypesV6: Readonly<Record<string, number>> = {
-  DestinationUnreachable: 1, PacketTooBig: 2, TimeExceeded: 3, ParameterProblem: 4, EchoRequest: 128, EchoReply: 129,
-  MulticastListenerQuery: 130, MulticastListenerReport: 131, MulticastListenerDone: 132, RouterSolicitation: 133,
-  RouterAdvertisement: 134, NeighborSolicitation: 135, NeighborAdvertisement: 136, RedirectMessage: 137,
-  RouterRenumbering: 138, ICMPNodeInformationQuery: 139, ICMPNodeInformationResponse: 140,
-  InverseNeighborDiscoverySolicitation: 141, InverseNeighborDiscoveryAdvertisement: 142,
-  HomeAgentAddressDiscoveryRequest: 144, HomeAgentAddressDiscoveryReply: 145, MobilePrefixSolicitation: 146,
-  MobilePrefixAdvertisement: 147, DuplicateAddressRequestCodeSuffix: 157, DuplicateAddressConfirmationCodeSuffix: 158,
-  ExtendedEchoRequest: 160, ExtendedEchoReply: 161,
-};
-
-/** The numeric ICMP type, or undefined when the name or number is not valid for the family. */
-export function icmpType(type: number | string, family: 'IPv4' | 'IPv6' = 'IPv4'): number | undefined {
-  const n = typeof type === 'number' ? type : /^[0-9]+$/.test(type) ? Number(type) : (family === 'IPv6' ? icmpTypesV6 : icmpTypesV4)[type];
-  return n !== undefined && Number.isInteger(n) && n >= 0 && n <= 255 ? n : undefined;
-}
+// The protocol vocabulary, for modules that import it with the L4 functions.
+export { icmpType, icmpTypesV4, icmpTypesV6, Proto, protocolNames, protocolNumber, protocolsOf } from './api/index.ts';
 
 /**
  * One port of a rule after parsing: a protocol and either a number (0 = every port), a range
@@ -92,7 +25,7 @@ export type L4Spec =
 /** A port field of a rule, as Cilium reads it. Returns undefined for a port that cannot be read. */
 export function parsePortField(port: string | number | undefined | null): { port: number } | { name: string } | undefined {
   if (port === undefined || port === null || port === '') return { port: 0 };
-  if (typeof port === 'number') return Number.isInteger(port) && port >= 0 && port <= 65535 ? { port } : undefined;
+  if (typeof port === 'number') return Number.isInteger(port) && port >= 0 && port <= MAX_PORT ? { port } : undefined;
   const p = parsePort(port);
   if (p.kind === 'number') return { port: p.value };
   if (p.kind === 'name') return { name: p.name };
@@ -104,28 +37,33 @@ export function portSpecs(protocol: string | undefined, port: string | number | 
   const parsed = parsePortField(port);
   if (!parsed) return [];
   return protocolsOf(protocol).map((proto): PortSpec => {
-    if (portless.has(proto)) return { protocol: proto, port: 0 };
+    if (portlessProtocolNumbers.has(proto)) return { protocol: proto, port: 0 };
     if ('name' in parsed) return { protocol: proto, name: parsed.name };
     if (endPort !== undefined && endPort !== null && endPort > parsed.port) return { protocol: proto, port: parsed.port, endPort };
     return { protocol: proto, port: parsed.port };
   });
 }
 
-export interface PortKey {
+/** A protocol and an inclusive port range; protocol 0 is every protocol (and then every port). */
+export interface PortRange {
   protocol: number;
   port: number;
-  portPrefixLen: number;
+  endPort: number;
 }
 
-/** The key parts of a numeric PortSpec: port 0 = every port; a range = aligned prefixes. */
-export function portKeys(protocol: number, port: number, endPort?: number, exact = false): PortKey[] {
-  if (protocol === 0) return [{ protocol: 0, port: 0, portPrefixLen: 0 }];
-  if (exact) return [{ protocol, port, portPrefixLen: 16 }];
-  if (port === 0) return [{ protocol, port: 0, portPrefixLen: 0 }];
-  if (endPort !== undefined && endPort > port) {
-    return portRangeToPrefixes(port, Math.min(endPort, 0xffff)).map((r) => ({ protocol, ...r }));
-  }
-  return [{ protocol, port, portPrefixLen: 16 }];
+/** The port range of a numeric PortSpec: port 0 = every port (not for an exact ICMP type). */
+export function portRange(protocol: number, port: number, endPort?: number, exact = false): PortRange {
+  if (protocol === 0) return { protocol: 0, port: 0, endPort: MAX_PORT };
+  if (exact) return { protocol, port, endPort: port };
+  if (port === 0) return { protocol, port: 0, endPort: MAX_PORT };
+  if (endPort !== undefined && endPort > port) return { protocol, port, endPort: Math.min(endPort, MAX_PORT) };
+  return { protocol, port, endPort: port };
+}
+
+/** Whether range `outer` (protocol 0 = any) covers range `inner`. */
+export function rangeCovers(outer: PortRange, inner: PortRange): boolean {
+  if (outer.protocol === 0) return true;
+  return outer.protocol === inner.protocol && outer.port <= inner.port && inner.endPort <= outer.endPort;
 }
 
 /** Whether protocol `want` (0 = any) is compatible with a named port's protocol. */

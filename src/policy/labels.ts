@@ -5,21 +5,30 @@
 // 'reserved:host': '' }. The canonical key of a set, used to allocate identities, is the sorted
 // list of "source:key=value;" strings, as Cilium's Labels.SortedList writes it.
 
-import { ReservedIdentity as DatapathReserved } from '../datapath/constants.ts';
 import { formatPrefix, maskedPrefix, parsePrefix, type Prefix } from '../lib/ip.ts';
-import { labelSources } from '../webhooks/semantics/selector.ts';
+import {
+  DEFAULT_CLUSTER_NAME,
+  LabelSource,
+  PodNamespaceLabel,
+  PodNamespaceMetaLabelsPrefix,
+  PolicyLabelCluster,
+  PolicyLabelServiceAccount,
+  ReservedIdentity,
+  reservedIdentityNames,
+} from './api/index.ts';
 
-export const LabelSource = {
-  ANY: 'any',
-  K8S: 'k8s',
-  RESERVED: 'reserved',
-  CIDR: 'cidr',
-  UNSPEC: 'unspec',
-  NODE: 'node',
-} as const;
-
-/** Every source Cilium knows; shared with the admission validator. */
-export const knownLabelSources: ReadonlySet<string> = labelSources;
+// The vocabulary these functions speak, for modules that import it with the label functions.
+export {
+  CLUSTER_IDENTITY_MAX,
+  CLUSTER_IDENTITY_MIN,
+  DEFAULT_CLUSTER_NAME,
+  LabelSource,
+  LOCAL_IDENTITY_FLAG,
+  PodNamespaceLabel,
+  PodNamespaceMetaLabelsPrefix,
+  ReservedIdentity,
+  reservedIdentityNames,
+} from './api/index.ts';
 
 export interface Label {
   source: string;
@@ -30,57 +39,10 @@ export interface Label {
 /** "source:key" → value. */
 export type LabelSet = Readonly<Record<string, string>>;
 
-// Label keys Cilium adds to a pod's labels (pkg/k8s/apis/cilium.io/const.go).
-export const PodNamespaceLabel = 'io.kubernetes.pod.namespace';
-export const PodNamespaceMetaLabelsPrefix = 'io.cilium.k8s.namespace.labels.';
-export const PolicyLabelServiceAccount = 'io.cilium.k8s.policy.serviceaccount';
-export const PolicyLabelCluster = 'io.cilium.k8s.policy.cluster';
-export const PolicyLabelName = 'io.cilium.k8s.policy.name';
-export const PolicyLabelNamespace = 'io.cilium.k8s.policy.namespace';
-export const PolicyLabelDerivedFrom = 'io.cilium.k8s.policy.derived-from';
-export const PolicyLabelUID = 'io.cilium.k8s.policy.uid';
-export const DEFAULT_CLUSTER_NAME = 'default';
-
-/** Reserved identities with Cilium's numbers (pkg/identity/numericidentity.go). */
-export const ReservedIdentity = {
-  UNKNOWN: DatapathReserved.UNKNOWN,
-  HOST: DatapathReserved.HOST,
-  WORLD: DatapathReserved.WORLD,
-  UNMANAGED: 3,
-  HEALTH: 4,
-  INIT: 5,
-  REMOTE_NODE: 6,
-  KUBE_APISERVER: 7,
-  INGRESS: 8,
-  WORLD_IPV4: 9,
-  WORLD_IPV6: 10,
-} as const;
-
-/** The reserved label name of each reserved identity (reserved:<name>). */
-export const reservedIdentityNames: Readonly<Record<number, string>> = {
-  1: 'host',
-  2: 'world',
-  3: 'unmanaged',
-  4: 'health',
-  5: 'init',
-  6: 'remote-node',
-  7: 'kube-apiserver',
-  8: 'ingress',
-  9: 'world-ipv4',
-  10: 'world-ipv6',
-};
-
-/** First identity of the cluster-local range (Cilium's MinimalAllocationIdentity). */
-export const CLUSTER_IDENTITY_MIN = 256;
-/** Last identity of the cluster-local range for cluster id 0 (2^16 - 1). */
-export const CLUSTER_IDENTITY_MAX = 65535;
-/** Identities allocated by a node for itself only (CIDR identities) carry this bit (1 << 24). */
-export const LOCAL_IDENTITY_FLAG = 0x01000000;
-
 /** The labels of every reserved identity. */
 export function reservedIdentities(): Map<number, LabelSet> {
   const out = new Map<number, LabelSet>();
-  for (const [id, name] of Object.entries(reservedIdentityNames)) out.set(Number(id), { [`reserved:${name}`]: '' });
+  for (const [id, name] of Object.entries(reservedIdentityNames)) out.set(Number(id), { [`${LabelSource.RESERVED}:${name}`]: '' });
   return out;
 }
 
@@ -313,7 +275,7 @@ export function parsePrefixOrHost(text: string): Prefix | undefined {
 export function cidrIdentityLabels(prefix: string | Prefix): LabelSet {
   const p = typeof prefix === 'string' ? parsePrefixOrHost(prefix) : prefix;
   if (!p) throw new Error(`not a CIDR: ${JSON.stringify(prefix)}`);
-  return { [`cidr:${cidrLabelKey(p)}`]: '', [`reserved:${p.addr.family === 4 ? 'world-ipv4' : 'world-ipv6'}`]: '' };
+  return { [`cidr:${cidrLabelKey(p)}`]: '', [`${LabelSource.RESERVED}:${reservedIdentityNames[p.addr.family === 4 ? ReservedIdentity.WORLD_IPV4 : ReservedIdentity.WORLD_IPV6]}`]: '' };
 }
 
 /** The prefix of a CIDR identity's labels, if it is one. */

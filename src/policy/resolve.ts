@@ -1,7 +1,7 @@
-// Resolution: rules × identities → each endpoint's desired policy-map entries, with the rules
-// behind every entry. The entries are written to the endpoint's cilium_policy inner map as they
-// are (PolicyKey / PolicyEntry from src/datapath/codecs.ts); `evaluate` replays the datapath's
-// lookup (bpf/lib/policy.h) over them so that explanations and the kernel agree.
+// Resolution: rules × identities → each endpoint's L4 policy specs (peer identity, direction,
+// protocol, port range, allow or deny), with the rules behind every spec. The datapath turns them
+// into cilium_policy map entries (src/datapath/policy-encoding.ts); `evaluate` replays the
+// datapath's lookup (bpf/lib/policy.h) over them so that explanations and the kernel agree.
 //
 // Semantics (Cilium's, per endpoint and direction):
 // - enforcement: mode never → off; always → on; default → on when a rule selecting the endpoint
@@ -14,19 +14,19 @@
 //   every except, and the world identities for a /0. They do not select pods (pods' /32 ipcache
 //   entries carry their own identities), except for Kubernetes ipBlock peers (matchPods).
 
-import type { PolicyEntry, PolicyKey } from '../datapath/codecs.ts';
-import { policyEntryFor } from '../datapath/codecs.ts';
-import type { Direction, EnforcementModeName } from '../datapath/constants.ts';
 import { canonical, containsAddr, containsPrefix, parseAddr, type Prefix } from '../lib/ip.ts';
-import { namedPortProtocolMatches, portKeys, protocolNumber, type PortKey } from './l4.ts';
 import {
-  cidrOfLabels,
   DEFAULT_CLUSTER_NAME,
-  fromKubernetesLabels,
+  DIRECTIONS,
+  MAX_PORT,
   PodNamespaceLabel,
+  protocolNumber,
   ReservedIdentity,
-  type LabelSet,
-} from './labels.ts';
+  type Direction,
+  type EnforcementModeName,
+} from './api/index.ts';
+import { namedPortProtocolMatches, portRange, rangeCovers, type PortRange } from './l4.ts';
+import { cidrOfLabels, fromKubernetesLabels, type LabelSet } from './labels.ts';
 import type { NormalizedRule, Peer, PolicyRef, RuleEntry, RuleRef } from './rules.ts';
 import { compileSelector, selects, type CompiledSelector } from './selector.ts';
 
@@ -84,25 +84,34 @@ export interface ResolveInput extends ResolveOptions {
   services?: readonly PolicyServiceInfo[];
 }
 
-export interface PolicyMapEntry {
-  key: PolicyKey;
-  entry: PolicyEntry;
+/**
+ * One L4 decision of an endpoint: traffic in `direction` with peer `identity` (0: every peer) over
+ * `protocol` (0: every protocol, then every port) to ports `port`..`endPort` (ICMP: types) is
+ * allowed or denied. The datapath encodes it as policy map keys (src/datapath/policy-encoding.ts).
+ */
+export interface L4PolicySpec extends PortRange {
+  identity: number;
+  direction: Direction;
+  deny: boolean;
   /** the rule entries that produced it (for a deny: the deny rules only) */
   rules: RuleRef[];
 }
+
+/** A spec without its verdict and rules: what the resolver merges on. */
+export type L4Selector = Omit<L4PolicySpec, 'deny' | 'rules'>;
 
 export interface EndpointPolicy {
   endpointId: number;
   identity: number;
   enforceIngress: boolean;
   enforceEgress: boolean;
-  /** sorted by direction, identity, protocol, port, prefix length */
-  entries: PolicyMapEntry[];
+  /** sorted by direction, identity, protocol, port, end port */
+  specs: L4PolicySpec[];
   /** the policies whose rules select this endpoint and put it into default deny, per direction */
   selectedBy: { ingress: PolicyRef[]; egress: PolicyRef[] };
 }
 
-const implicitRef = (name: string, section: 'ingress' | 'egress'): RuleRef => ({ kind: 'Implicit', name, rule: '', section, index: 0, labels: [] });
+const implicitRef = (name: string, section: Direction): RuleRef => ({ kind: 'Implicit', name, rule: '', section, index: 0, labels: [] });
 export const ALLOW_LOCALHOST_REF: RuleRef = implicitRef('allow-localhost', 'ingress');
 export const DEFAULT_ALLOW_REF: Readonly<Record<Direction, RuleRef>> = {
   ingress: implicitRef('default-allow', 'ingress'),
@@ -112,28 +121,21 @@ export const DEFAULT_ALLOW_REF: Readonly<Record<Direction, RuleRef>> = {
 const WORLD_V4: readonly number[] = [ReservedIdentity.WORLD, ReservedIdentity.WORLD_IPV4];
 const WORLD_V6: readonly number[] = [ReservedIdentity.WORLD, ReservedIdentity.WORLD_IPV6];
 
-function keyString(k: PolicyKey): string {
-  return `${k.direction}/${k.identity}/${k.protocol}/${k.port}/${k.portPrefixLen}`;
+function selectorString(s: L4Selector): string {
+  return `${s.direction}/${s.identity}/${s.protocol}/${s.port}/${s.endPort}`;
 }
 
-function compareKeys(a: PolicyKey, b: PolicyKey): number {
+function compareSpecs(a: L4Selector, b: L4Selector): number {
   if (a.direction !== b.direction) return a.direction === 'ingress' ? -1 : 1;
-  return a.identity - b.identity || a.protocol - b.protocol || a.port - b.port || a.portPrefixLen - b.portPrefixLen;
+  return a.identity - b.identity || a.protocol - b.protocol || a.port - b.port || a.endPort - b.endPort;
 }
 
-/** Whether port-part `outer` (protocol 0 = any) covers `inner`. */
-function portCovers(outer: PortKey, inner: PortKey): boolean {
-  if (outer.protocol === 0) return true;
-  if (outer.protocol !== inner.protocol || outer.portPrefixLen > inner.portPrefixLen) return false;
-  if (outer.portPrefixLen === 0) return true;
-  const shift = 16 - outer.portPrefixLen;
-  return outer.port >>> shift === inner.port >>> shift;
+/** Whether a spec matches a packet's (protocol, port), as the datapath's lookup does. */
+export function specMatches(s: PortRange, protocol: number, port: number): boolean {
+  return rangeCovers(s, { protocol, port, endPort: port });
 }
 
-/** Whether a key matches a packet's (protocol, port), as the datapath's LPM does. */
-export function keyMatches(k: PolicyKey, protocol: number, port: number): boolean {
-  return portCovers(k, { protocol, port, portPrefixLen: 16 });
-}
+const EVERY_PORT = { protocol: 0, port: 0, endPort: MAX_PORT } as const;
 
 /**
  * The resolver: holds the world (identities, endpoints, nodes, services) and caches what each
@@ -337,58 +339,56 @@ export class Resolver {
       egress: uniquePolicies(selecting.filter((r) => r.egress && r.defaultDeny.egress)),
     };
     const base = { endpointId: ep.id, identity: ep.identity, selectedBy };
-    if (mode === 'never') return { ...base, enforceIngress: false, enforceEgress: false, entries: [] };
+    if (mode === 'never') return { ...base, enforceIngress: false, enforceEgress: false, specs: [] };
 
-    const acc = new Map<string, { key: PolicyKey; deny: boolean; rules: RuleRef[] }>();
-    const put = (key: PolicyKey, deny: boolean, ref: RuleRef): void => {
-      const ks = keyString(key);
+    const acc = new Map<string, L4PolicySpec>();
+    const put = (sel: L4Selector, deny: boolean, ref: RuleRef): void => {
+      const ks = selectorString(sel);
       const cur = acc.get(ks);
-      if (!cur || (deny && !cur.deny)) acc.set(ks, { key, deny, rules: [ref] });
+      if (!cur || (deny && !cur.deny)) acc.set(ks, { ...sel, deny, rules: [ref] });
       else if (cur.deny === deny && !cur.rules.includes(ref)) cur.rules.push(ref);
     };
     for (const r of selecting) for (const e of r.entries) this.entryKeys(e, ep, put);
 
     const enforce: Record<Direction, boolean> = { ingress: mode === 'always', egress: mode === 'always' };
-    for (const dir of ['ingress', 'egress'] as const) {
+    for (const dir of DIRECTIONS) {
       const withDir = selecting.filter((r) => r[dir]);
       if (withDir.length > 0) enforce[dir] = true;
       if (withDir.length > 0 && !withDir.some((r) => r.defaultDeny[dir])) {
-        put({ identity: 0, direction: dir, protocol: 0, port: 0, portPrefixLen: 0 }, false, DEFAULT_ALLOW_REF[dir]);
+        put({ identity: 0, direction: dir, ...EVERY_PORT }, false, DEFAULT_ALLOW_REF[dir]);
       }
     }
     if (enforce.ingress && this.options.allowLocalhost && !ep.host) {
-      put({ identity: ReservedIdentity.HOST, direction: 'ingress', protocol: 0, port: 0, portPrefixLen: 0 }, false, ALLOW_LOCALHOST_REF);
+      put({ identity: ReservedIdentity.HOST, direction: 'ingress', ...EVERY_PORT }, false, ALLOW_LOCALHOST_REF);
     }
-    const entries = pruneCovered([...acc.values()])
-      .sort((a, b) => compareKeys(a.key, b.key))
-      .map((x) => ({ key: x.key, entry: policyEntryFor(x.key, { deny: x.deny }), rules: x.rules }));
-    return { ...base, enforceIngress: enforce.ingress, enforceEgress: enforce.egress, entries };
+    const specs = pruneCovered([...acc.values()]).sort(compareSpecs);
+    return { ...base, enforceIngress: enforce.ingress, enforceEgress: enforce.egress, specs };
   }
 
-  private entryKeys(e: RuleEntry, ep: PolicyEndpoint, put: (k: PolicyKey, deny: boolean, ref: RuleRef) => void): void {
+  private entryKeys(e: RuleEntry, ep: PolicyEndpoint, put: (s: L4Selector, deny: boolean, ref: RuleRef) => void): void {
     if (e.peers.length === 0) return;
     const ids = new Set<number>();
     for (const p of e.peers) for (const id of this.peerIdentities(p)) ids.add(id);
     if (ids.size === 0) return;
-    const emit = (identity: number, pk: PortKey): void => put({ identity, direction: e.direction, ...pk }, e.deny, e.ref);
+    const emit = (identity: number, range: PortRange): void => put({ identity, direction: e.direction, ...range }, e.deny, e.ref);
     if (e.l4.kind === 'any') {
-      for (const id of ids) emit(id, { protocol: 0, port: 0, portPrefixLen: 0 });
+      for (const id of ids) emit(id, EVERY_PORT);
       return;
     }
     for (const ps of e.l4.ports) {
       if (!('name' in ps)) {
-        const pks = portKeys(ps.protocol, ps.port, ps.endPort, ps.exact);
-        for (const id of ids) for (const pk of pks) emit(id, pk);
+        const range = portRange(ps.protocol, ps.port, ps.endPort, ps.exact);
+        for (const id of ids) emit(id, range);
         continue;
       }
       const matching = (list: readonly NamedPort[]): NamedPort[] =>
         list.filter((np) => np.name.toLowerCase() === ps.name && namedPortProtocolMatches(ps.protocol, np.protocol));
       if (e.direction === 'ingress') {
         // Ingress: the name is one of the selected endpoint's own ports.
-        for (const np of matching(ep.namedPorts ?? [])) for (const id of ids) for (const pk of portKeys(ps.protocol, np.port)) emit(id, pk);
+        for (const np of matching(ep.namedPorts ?? [])) for (const id of ids) emit(id, portRange(ps.protocol, np.port));
       } else {
         // Egress: the name is resolved on each peer's endpoints.
-        for (const id of ids) for (const np of matching(this.namedPortsOf(id))) for (const pk of portKeys(ps.protocol, np.port)) emit(id, pk);
+        for (const id of ids) for (const np of matching(this.namedPortsOf(id))) emit(id, portRange(ps.protocol, np.port));
       }
     }
   }
@@ -400,21 +400,21 @@ function uniquePolicies(rules: NormalizedRule[]): PolicyRef[] {
   return [...seen.values()];
 }
 
-/** Drops allow keys that a deny key of the same direction and identity (or identity 0) covers. */
-function pruneCovered<T extends { key: PolicyKey; deny: boolean }>(list: T[]): T[] {
-  const denies = new Map<string, PolicyKey[]>();
+/** Drops allow specs that a deny spec of the same direction and identity (or identity 0) covers. */
+function pruneCovered(list: L4PolicySpec[]): L4PolicySpec[] {
+  const denies = new Map<string, L4PolicySpec[]>();
   for (const x of list) {
     if (!x.deny) continue;
-    const k = `${x.key.direction}/${x.key.identity}`;
+    const k = `${x.direction}/${x.identity}`;
     let l = denies.get(k);
     if (!l) denies.set(k, (l = []));
-    l.push(x.key);
+    l.push(x);
   }
   if (denies.size === 0) return list;
   return list.filter((x) => {
     if (x.deny) return true;
-    const cands = [...(denies.get(`${x.key.direction}/${x.key.identity}`) ?? []), ...(x.key.identity !== 0 ? (denies.get(`${x.key.direction}/0`) ?? []) : [])];
-    return !cands.some((d) => portCovers(d, x.key));
+    const cands = [...(denies.get(`${x.direction}/${x.identity}`) ?? []), ...(x.identity !== 0 ? (denies.get(`${x.direction}/0`) ?? []) : [])];
+    return !cands.some((d) => rangeCovers(d, x));
   });
 }
 
@@ -454,8 +454,8 @@ export interface Decision {
   verdict: Verdict;
   /** the rules behind the deciding entries (denies for denied, allows for allowed) */
   rules: RuleRef[];
-  /** the map entries that matched */
-  matched: PolicyMapEntry[];
+  /** the specs that matched */
+  matched: L4PolicySpec[];
   /** for default-denied: the policies that turned enforcement on (empty in mode always) */
   policies: PolicyRef[];
 }
@@ -469,16 +469,16 @@ export function evaluate(policy: EndpointPolicy, direction: Direction, peerIdent
   const enforced = direction === 'ingress' ? policy.enforceIngress : policy.enforceEgress;
   if (!enforced) return { verdict: 'no-enforcement', rules: [], matched: [], policies: [] };
   const proto = protocolNumber(protocol) ?? -1;
-  const matched = policy.entries.filter(
-    (e) => e.key.direction === direction && (e.key.identity === peerIdentity || e.key.identity === 0) && keyMatches(e.key, proto, port),
+  const matched = policy.specs.filter(
+    (s) => s.direction === direction && (s.identity === peerIdentity || s.identity === 0) && specMatches(s, proto, port),
   );
-  const denies = matched.filter((e) => e.entry.deny);
+  const denies = matched.filter((s) => s.deny);
   if (denies.length > 0) return { verdict: 'denied', rules: uniqueRefs(denies), matched: denies, policies: [] };
   if (matched.length > 0) return { verdict: 'allowed', rules: uniqueRefs(matched), matched, policies: [] };
   return { verdict: 'default-denied', rules: [], matched: [], policies: policy.selectedBy[direction] };
 }
 
-function uniqueRefs(entries: PolicyMapEntry[]): RuleRef[] {
+function uniqueRefs(entries: L4PolicySpec[]): RuleRef[] {
   const out: RuleRef[] = [];
   for (const e of entries) for (const r of e.rules) if (!out.includes(r)) out.push(r);
   return out;

@@ -17,17 +17,21 @@ import type {
   PortRule,
   PortDenyRule,
 } from '../api/types.generated.ts';
-import type { Direction } from '../datapath/constants.ts';
 import { containsPrefix, maskedPrefix, type Prefix } from '../lib/ip.ts';
-import { icmpType, portSpecs, Proto, type L4Spec, type PortSpec } from './l4.ts';
 import {
   DEFAULT_CLUSTER_NAME,
-  parsePrefixOrHost,
+  icmpType,
   PolicyLabelDerivedFrom,
   PolicyLabelName,
   PolicyLabelNamespace,
   PolicyLabelUID,
-} from './labels.ts';
+  Proto,
+  type CiliumPolicyKind,
+  type Direction,
+  type PolicyKind,
+} from './api/index.ts';
+import { portSpecs, type L4Spec, type PortSpec } from './l4.ts';
+import { parsePrefixOrHost } from './labels.ts';
 import {
   compileSelector,
   entitySelectors,
@@ -38,7 +42,7 @@ import {
   type SelectorLike,
 } from './selector.ts';
 
-export type PolicyKind = 'CiliumNetworkPolicy' | 'CiliumClusterwideNetworkPolicy' | 'NetworkPolicy';
+export type { PolicyKind } from './api/index.ts';
 export type Section = 'ingress' | 'egress' | 'ingressDeny' | 'egressDeny';
 
 /** Names one policy object. namespace is undefined for clusterwide policies. */
@@ -132,7 +136,7 @@ type AnyPolicy = CiliumNetworkPolicy | CiliumClusterwideNetworkPolicy;
  * CiliumClusterwideNetworkPolicy. `kind` defaults to the object's own kind, else to CNP when the
  * object has a namespace.
  */
-export function normalizeCiliumPolicy(obj: AnyPolicy, kind?: 'CiliumNetworkPolicy' | 'CiliumClusterwideNetworkPolicy', opts: NormalizeOptions = {}): NormalizedRule[] {
+export function normalizeCiliumPolicy(obj: AnyPolicy, kind?: CiliumPolicyKind, opts: NormalizeOptions = {}): NormalizedRule[] {
   const k = kind ?? (obj.kind === 'CiliumClusterwideNetworkPolicy' || obj.kind === 'CiliumNetworkPolicy' ? obj.kind : obj.metadata?.namespace ? 'CiliumNetworkPolicy' : 'CiliumClusterwideNetworkPolicy');
   const namespace = k === 'CiliumNetworkPolicy' ? (obj.metadata?.namespace ?? 'default') : undefined;
   const name = obj.metadata?.name ?? '';

@@ -6,16 +6,20 @@
 // "any:app" a label of that key from any source, "reserved:host" (or "$host") the reserved label.
 
 import type { EndpointSelector } from '../api/types.generated.ts';
-import { entities as entityNames } from '../webhooks/semantics/policy.ts';
 import {
+  CLUSTER_ENTITY_MEMBERS,
   DEFAULT_CLUSTER_NAME,
   LabelSource,
   PodNamespaceLabel,
   PodNamespaceMetaLabelsPrefix,
   PolicyLabelCluster,
-  splitSourceKey,
-  type LabelSet,
-} from './labels.ts';
+  SINGLE_RESERVED_ENTITIES,
+  WORLD_ENTITY_MEMBERS,
+} from './api/index.ts';
+import { splitSourceKey, type LabelSet } from './labels.ts';
+
+// Entity names are vocabulary; what they select is resolution, here.
+export { ENTITIES } from './api/index.ts';
 
 export type Operator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
 
@@ -198,37 +202,18 @@ export function scopeSubjectSelector(sel: SelectorLike | undefined | null, names
 
 // --- entities --------------------------------------------------------------------------------
 
-/** Every entity name Cilium accepts (shared with the admission validator). */
-export const ENTITIES: ReadonlySet<string> = entityNames;
-
-const reservedSel = (name: string): EndpointSelector => ({ matchLabels: { [`reserved:${name}`]: '' } });
+const reservedSel = (name: string): EndpointSelector => ({ matchLabels: { [`${LabelSource.RESERVED}:${name}`]: '' } });
 
 /**
  * The selectors an entity stands for, or 'all' for the wildcard (every peer, identity 0).
  * Unknown entities and `none` select nothing.
  */
 export function entitySelectors(entity: string, clusterName: string = DEFAULT_CLUSTER_NAME): EndpointSelector[] | 'all' {
-  switch (entity) {
-    case 'all':
-      return 'all';
-    case 'world':
-      return [reservedSel('world'), reservedSel('world-ipv4'), reservedSel('world-ipv6')];
-    case 'world-ipv4':
-    case 'world-ipv6':
-    case 'host':
-    case 'remote-node':
-    case 'kube-apiserver':
-    case 'health':
-    case 'init':
-    case 'unmanaged':
-    case 'ingress':
-      return [reservedSel(entity)];
-    case 'cluster':
-      return [
-        ...['host', 'remote-node', 'init', 'ingress', 'health', 'unmanaged', 'kube-apiserver'].map(reservedSel),
-        { matchLabels: { [`k8s:${PolicyLabelCluster}`]: clusterName } },
-      ];
-    default:
-      return [];
+  if (entity === 'all') return 'all';
+  if (entity === 'world') return WORLD_ENTITY_MEMBERS.map(reservedSel);
+  if (SINGLE_RESERVED_ENTITIES.has(entity)) return [reservedSel(entity)];
+  if (entity === 'cluster') {
+    return [...CLUSTER_ENTITY_MEMBERS.map(reservedSel), { matchLabels: { [`k8s:${PolicyLabelCluster}`]: clusterName } }];
   }
+  return [];
 }

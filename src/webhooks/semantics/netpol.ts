@@ -1,13 +1,12 @@
 // Kubernetes networking.k8s.io/v1 NetworkPolicy: the API server already checks most fields; these
 // checks add what it reports poorly or not at all, and the footguns users hit with Cilium enforcing it.
 
+import { isSvcName, MAX_PORT, NETWORK_POLICY_PROTOCOLS, svcNameRules } from '../../policy/api/index.ts';
 import { at, error, warning, type ValidationIssue } from '../issues.ts';
 import { arr, isObj, obj, show, str, type Obj } from './json.ts';
 import { canonical, containsPrefix, familyName, isCanonical, parseAddr, parsePrefix } from '../../lib/ip.ts';
-import { isSvcName, svcNameRules } from './ports.ts';
 import { checkSelector } from './selector.ts';
 
-const protocols = new Set(['TCP', 'UDP', 'SCTP']);
 
 function checkIPBlock(b: Obj, path: string): ValidationIssue[] {
   const out: ValidationIssue[] = [];
@@ -53,17 +52,17 @@ function checkPorts(list: unknown[], path: string): ValidationIssue[] {
     if (!pp) return;
     const path_ = at(path, i);
     const protocol = str(pp.protocol);
-    if (protocol !== undefined && !protocols.has(protocol)) {
+    if (protocol !== undefined && !NETWORK_POLICY_PROTOCOLS.has(protocol)) {
       out.push(error(at(path_, 'protocol'), `protocol ${show(protocol)} is not supported: use TCP (the default), UDP or SCTP`));
     }
     const port = pp.port;
     const endPort = typeof pp.endPort === 'number' ? pp.endPort : undefined;
     if (typeof port === 'number') {
-      if (!Number.isInteger(port) || port < 1 || port > 65535) out.push(error(at(path_, 'port'), `port ${port} is out of range: use a number from 1 to 65535, or omit port for all ports`));
+      if (!Number.isInteger(port) || port < 1 || port > MAX_PORT) out.push(error(at(path_, 'port'), `port ${port} is out of range: use a number from 1 to ${MAX_PORT}, or omit port for all ports`));
       if (endPort !== undefined && endPort < port) {
         out.push(error(at(path_, 'endPort'), `endPort ${endPort} is below port ${port}: set endPort to ${port} or more, or drop it for a single port`));
       }
-      if (endPort !== undefined && endPort > 65535) out.push(error(at(path_, 'endPort'), `endPort ${endPort} is out of range: use at most 65535`));
+      if (endPort !== undefined && endPort > MAX_PORT) out.push(error(at(path_, 'endPort'), `endPort ${endPort} is out of range: use at most ${MAX_PORT}`));
     } else if (typeof port === 'string') {
       if (/^[0-9]+$/.test(port)) {
         out.push(error(at(path_, 'port'), `port ${show(port)} is a number written as a string: write it without quotes (port: ${port}), since a string is read as a port name`));

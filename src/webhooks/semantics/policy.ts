@@ -2,6 +2,7 @@
 // (pkg/policy/api/rule_validation.go) and the CNP/CCNP parse step reject, plus warnings for
 // policies that are valid but almost certainly not what the author meant.
 
+import { ENTITIES, PodNamespaceLabel, type CiliumPolicyKind } from '../../policy/api/index.ts';
 import { at, error, warning, type ValidationIssue } from '../issues.ts';
 import { checkCIDR, checkCIDRRule } from './cidr.ts';
 import { arr, caseTypoWarnings, count, has, isObj, obj, show, str, type Obj } from './json.ts';
@@ -9,12 +10,8 @@ import { checkFQDNSelector, fqdnPatternMatches } from './l7.ts';
 import { checkICMPRule, checkPortRule } from './ports-rule.ts';
 import { checkSelector } from './selector.ts';
 
-export type PolicyKind = 'CiliumNetworkPolicy' | 'CiliumClusterwideNetworkPolicy';
-
-/** Cilium's EntitySelectorMapping keys (pkg/policy/api/entity.go). */
-export const entities = new Set([
-  'all', 'world', 'world-ipv4', 'world-ipv6', 'cluster', 'host', 'init', 'ingress', 'unmanaged', 'remote-node', 'health', 'none', 'kube-apiserver',
-]);
+/** The kinds this validator checks. */
+export type PolicyKind = CiliumPolicyKind;
 
 const ingressPeers = ['fromEndpoints', 'fromCIDR', 'fromCIDRSet', 'fromEntities', 'fromNodes', 'fromGroups'] as const;
 const egressPeers = ['toEndpoints', 'toCIDR', 'toCIDRSet', 'toEntities', 'toServices', 'toGroups', 'toNodes', 'toFQDNs'] as const;
@@ -172,10 +169,10 @@ function checkDirectionRule(r: Obj, rp: string, d: Direction, ctx: RuleContext):
   arr(r[`${pre}CIDR`]).forEach((c, i) => out.push(...checkCIDR(c, at(rp, `${pre}CIDR`, i), entityField)));
   arr(r[`${pre}CIDRSet`]).forEach((c, i) => out.push(...checkCIDRRule(c, at(rp, `${pre}CIDRSet`, i), entityField)));
   arr(r[entityField]).forEach((e, i) => {
-    if (typeof e === 'string' && !entities.has(e)) {
+    if (typeof e === 'string' && !ENTITIES.has(e)) {
       const lower = e.toLowerCase();
       out.push(
-        error(at(rp, entityField, i), `${show(e)} is not an entity${entities.has(lower) ? `: entities are lowercase, write ${lower}` : `: use one of ${[...entities].join(', ')}`}`),
+        error(at(rp, entityField, i), `${show(e)} is not an entity${ENTITIES.has(lower) ? `: entities are lowercase, write ${lower}` : `: use one of ${[...ENTITIES].join(', ')}`}`),
       );
     }
   });
@@ -257,7 +254,7 @@ function checkFQDNNeedsDNS(rules: Array<{ rule: Obj; path: string }>): Validatio
   return out;
 }
 
-const namespaceKeys = ['io.kubernetes.pod.namespace', 'k8s:io.kubernetes.pod.namespace', 'any:io.kubernetes.pod.namespace'];
+const namespaceKeys = [PodNamespaceLabel, `k8s:${PodNamespaceLabel}`, `any:${PodNamespaceLabel}`];
 
 /**
  * Cilium pins the endpointSelector of a namespaced policy to the policy's own namespace, so a

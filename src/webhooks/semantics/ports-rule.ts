@@ -1,10 +1,10 @@
 // toPorts entries (PortRule / PortDenyRule) and icmps, following Cilium's PortRule.Validate,
 // PortProtocol.Validate and L7Rules.Validate.
 
+import { icmpTypesV4, icmpTypesV6, MAX_ICMP_TYPE, parsePort, PORTLESS_PROTOCOLS } from '../../policy/api/index.ts';
 import { at, error, warning, type ValidationIssue } from '../issues.ts';
 import { arr, caseTypoWarnings, count, has, isObj, obj, show, str, type Obj } from './json.ts';
 import { checkFQDNSelector, checkHTTPRule, checkKafkaRule } from './l7.ts';
-import { parsePort } from './ports.ts';
 
 export interface PortContext {
   ingress: boolean;
@@ -14,8 +14,6 @@ export interface PortContext {
 }
 
 const maxPorts = 40;
-/** IP protocols without ports (Cilium's extended IP protocols): port must be empty or 0. */
-const portless = new Set(['VRRP', 'IGMP']);
 
 interface PortInfo {
   zero: boolean;
@@ -31,7 +29,7 @@ function checkPortProtocol(pp: Obj, path: string, out: ValidationIssue[]): PortI
   const info: PortInfo = { zero: false, range: false, protocol, explicit: typeof pp.protocol === 'string' && pp.protocol !== '' };
   const port = str(pp.port);
   const endPort = typeof pp.endPort === 'number' && Number.isInteger(pp.endPort) ? pp.endPort : undefined;
-  if (portless.has(protocol)) {
+  if (PORTLESS_PROTOCOLS.has(protocol)) {
     if (port !== undefined && port !== '' && port !== '0') {
       out.push(error(at(path, 'port'), `${protocol} has no ports, so port must be empty or "0" (got ${show(port)}): remove port`));
     }
@@ -174,8 +172,8 @@ function checkLegacyL7(rules: Obj, path: string, out: ValidationIssue[]): void {
   }
 }
 
-const icmpV4 = new Set(['EchoReply', 'DestinationUnreachable', 'Redirect', 'Echo', 'EchoRequest', 'RouterAdvertisement', 'RouterSelection', 'TimeExceeded', 'ParameterProblem', 'Timestamp', 'TimestampReply', 'Photuris', 'ExtendedEchoRequest', 'ExtendedEchoReply']);
-const icmpV6 = new Set(['DestinationUnreachable', 'PacketTooBig', 'TimeExceeded', 'ParameterProblem', 'EchoRequest', 'EchoReply', 'MulticastListenerQuery', 'MulticastListenerReport', 'MulticastListenerDone', 'RouterSolicitation', 'RouterAdvertisement', 'NeighborSolicitation', 'NeighborAdvertisement', 'RedirectMessage', 'RouterRenumbering', 'ICMPNodeInformationQuery', 'ICMPNodeInformationResponse', 'InverseNeighborDiscoverySolicitation', 'InverseNeighborDiscoveryAdvertisement', 'HomeAgentAddressDiscoveryRequest', 'HomeAgentAddressDiscoveryReply', 'MobilePrefixSolicitation', 'MobilePrefixAdvertisement', 'DuplicateAddressRequestCodeSuffix', 'DuplicateAddressConfirmationCodeSuffix', 'ExtendedEchoRequest', 'ExtendedEchoReply']);
+const icmpV4: ReadonlySet<string> = new Set(Object.keys(icmpTypesV4));
+const icmpV6: ReadonlySet<string> = new Set(Object.keys(icmpTypesV6));
 
 export function checkICMPRule(v: unknown, path: string): ValidationIssue[] {
   const out: ValidationIssue[] = [];
@@ -188,7 +186,7 @@ export function checkICMPRule(v: unknown, path: string): ValidationIssue[] {
     const family = str(field.family) ?? 'IPv4';
     const t = field.type;
     if (typeof t === 'number') {
-      if (!Number.isInteger(t) || t < 0 || t > 255) out.push(error(fp, `ICMP type ${t} is out of range: use a number from 0 to 255 or a type name such as EchoRequest`));
+      if (!Number.isInteger(t) || t < 0 || t > MAX_ICMP_TYPE) out.push(error(fp, `ICMP type ${t} is out of range: use a number from 0 to ${MAX_ICMP_TYPE} or a type name such as EchoRequest`));
       return;
     }
     if (typeof t !== 'string' || /^[0-9]+$/.test(t)) return;

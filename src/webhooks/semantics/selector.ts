@@ -2,23 +2,9 @@
 // ValidateLabelSelector): qualified label keys, valid values, and values present exactly for the
 // operators that compare values. Cilium keys may carry a source prefix (`k8s:app`, `reserved:host`).
 
+import { labelSources } from '../../policy/api/index.ts';
 import { at, error, type ValidationIssue } from '../issues.ts';
 import { arr, isObj, obj, show, str } from './json.ts';
-
-/** Label sources Cilium knows (pkg/labels): the part before ':' in `k8s:app`. */
-export const labelSources = new Set([
-  'any',
-  'k8s',
-  'reserved',
-  'cidr',
-  'cidrgroup',
-  'fqdn',
-  'unspec',
-  'container',
-  'cilium-generated',
-  'kvstore',
-  'node',
-]);
 
 const operators = ['In', 'NotIn', 'Exists', 'DoesNotExist'];
 

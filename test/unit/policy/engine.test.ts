@@ -4,6 +4,7 @@ import { PolicyEngine } from '../../../src/policy/engine.ts';
 import { podIdentityLabels, reservedIdentities } from '../../../src/policy/labels.ts';
 import { formatRuleRef } from '../../../src/policy/rules.ts';
 import { buildCluster, ccnp, cnp, engineFor, netpol, servePorts } from './fixtures.ts';
+import { policyMapEntries } from '../../../src/datapath/policy-encoding.ts';
 
 const sel = (pod: string): unknown => ({ matchLabels: { pod } });
 
@@ -40,14 +41,14 @@ test('engine: a new identity recomputes only the subjects of rules whose peers s
   const d = podIdentityLabels({ namespace: 'x', podLabels: { pod: 'd' }, namespaceLabels: cl.nsLabels.x });
   assert.deepEqual(e.upsertIdentity(1000, d), [cl.ep('x/a')]);
   assert.equal(e.recomputations - n0, 1);
-  assert.ok(e.policyOf(cl.ep('x/a'))?.entries.some((x) => x.key.identity === 1000));
+  assert.ok(policyMapEntries(e.policyOf(cl.ep('x/a'))).some((x) => x.key.identity === 1000));
   // An identity in namespace y with pod=d: no rule's peers select it, nothing is recomputed.
   const n1 = e.recomputations;
   assert.deepEqual(e.upsertIdentity(1001, podIdentityLabels({ namespace: 'y', podLabels: { pod: 'd' }, namespaceLabels: cl.nsLabels.y })), []);
   assert.equal(e.recomputations, n1);
   // Deleting the first one takes it out of x/a's map.
   assert.deepEqual(e.deleteIdentity(1000), [cl.ep('x/a')]);
-  assert.ok(!e.policyOf(cl.ep('x/a'))?.entries.some((x) => x.key.identity === 1000));
+  assert.ok(!policyMapEntries(e.policyOf(cl.ep('x/a'))).some((x) => x.key.identity === 1000));
 });
 
 test('engine: a pod label change (new identity) updates the pod and the rules that select it', () => {
@@ -77,8 +78,8 @@ test('engine: endpoints with addresses in an ipBlock and named ports of egress p
   e.upsertIdentity(id, podIdentityLabels({ namespace: 'z', podLabels: { pod: 'm' }, namespaceLabels: cl.nsLabels.z }));
   // A remote pod in the block with a "metrics" port: both rule subjects change.
   assert.deepEqual(e.upsertEndpoint({ id: 500, identity: id, ips: ['10.9.1.1'], namedPorts: [{ name: 'metrics', port: 9090 }], local: false }), [cl.ep('x/a'), cl.ep('y/a')]);
-  assert.ok(e.policyOf(cl.ep('x/a'))?.entries.some((x) => x.key.identity === id && x.key.protocol === 0));
-  assert.ok(e.policyOf(cl.ep('y/a'))?.entries.some((x) => x.key.identity === id && x.key.port === 9090 && x.key.protocol === 6));
+  assert.ok(policyMapEntries(e.policyOf(cl.ep('x/a'))).some((x) => x.key.identity === id && x.key.protocol === 0));
+  assert.ok(policyMapEntries(e.policyOf(cl.ep('y/a'))).some((x) => x.key.identity === id && x.key.port === 9090 && x.key.protocol === 6));
   assert.equal(e.policyOf(500), undefined, 'remote endpoints get no policy');
   assert.deepEqual(e.deleteEndpoint(500), [cl.ep('x/a'), cl.ep('y/a')]);
   // Deleting a local endpoint reports it, so the agent drops its map.
@@ -89,9 +90,9 @@ test('engine: endpoints with addresses in an ipBlock and named ports of egress p
 test('engine: services and enforcement mode changes', () => {
   const cl = buildCluster();
   const e = engineFor(cl, [cnp('x', 'svc', { endpointSelector: sel('a'), egress: [{ toServices: [{ k8sService: { serviceName: 'db' } }] }] })]);
-  assert.deepEqual(e.policyOf(cl.ep('x/a'))?.entries, []);
+  assert.deepEqual(policyMapEntries(e.policyOf(cl.ep('x/a'))), []);
   assert.deepEqual(e.upsertService({ namespace: 'x', name: 'db', selector: { pod: 'c' } }), [cl.ep('x/a')]);
-  assert.deepEqual(e.policyOf(cl.ep('x/a'))?.entries.map((x) => x.key.identity), [cl.id('x/c')]);
+  assert.deepEqual(policyMapEntries(e.policyOf(cl.ep('x/a'))).map((x) => x.key.identity), [cl.id('x/c')]);
   assert.deepEqual(e.upsertService({ namespace: 'y', name: 'db', selector: { pod: 'c' } }), [], 'omitted namespace = the policy’s');
   assert.deepEqual(e.deleteService('x', 'db'), [cl.ep('x/a')]);
   // always: every endpoint changes (x/a gains ingress enforcement).

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { icmpType, portKeys, portSpecs, protocolNumber, protocolsOf, Proto } from '../../../src/policy/l4.ts';
+import { icmpType, portSpecs, protocolNumber, protocolsOf, Proto } from '../../../src/policy/l4.ts';
+import { portKeys } from '../../../src/datapath/policy-encoding.ts';
 
 test('protocols: ANY is TCP, UDP and SCTP; unknown is nothing', () => {
   const table: Array<[string | undefined, number[]]> = [

@@ -7,6 +7,7 @@ import { formatRuleRef } from '../../../src/policy/rules.ts';
 import { policyEntryCodec, policyKeyCodec, policyPrefixLen } from '../../../src/datapath/codecs.ts';
 import type { EnforcementModeName } from '../../../src/datapath/constants.ts';
 import { addCidrIdentities, buildCluster, ccnp, cnp, engineFor, type Cluster } from './fixtures.ts';
+import { policyMapEntries } from '../../../src/datapath/policy-encoding.ts';
 
 const protoNames: Record<number, string> = { 0: 'any', 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmp6', 132: 'sctp', 2: 'igmp', 112: 'vrrp' };
 
@@ -18,7 +19,7 @@ function show(c: Cluster, p: EndpointPolicy | undefined, extra: Record<number, s
   for (const [id, n] of Object.entries(reservedIdentityNames)) names.set(Number(id), n);
   for (const [id, n] of Object.entries(extra)) names.set(Number(id), n);
   names.set(0, '*');
-  return p.entries.map((e) => {
+  return policyMapEntries(p).map((e) => {
     const k = e.key;
     const port = k.protocol === 0 ? '' : k.portPrefixLen === 0 ? ':*' : k.portPrefixLen === 16 ? `:${k.port}` : `:${k.port}/${k.portPrefixLen}`;
     return `${k.direction === 'ingress' ? 'in' : 'out'} ${names.get(k.identity) ?? k.identity} ${protoNames[k.protocol] ?? k.protocol}${port} ${e.entry.deny ? 'deny' : 'allow'}`;
@@ -190,8 +191,8 @@ test('resolve: entries are directly writable to the kernel map', () => {
   const cl = buildCluster();
   const e = engineFor(cl, [cases[8]?.policies[0] as PolicyObject, cases[13]?.policies[0] as PolicyObject]);
   const p = e.policyOf(cl.ep('x/a'));
-  assert.ok(p && p.entries.length > 3);
-  for (const x of p.entries) {
+  assert.ok(p && policyMapEntries(p).length > 3);
+  for (const x of policyMapEntries(p)) {
     assert.equal(x.entry.lpmPrefixLength, policyPrefixLen(x.key));
     const k = policyKeyCodec.decode(policyKeyCodec.encode(x.key));
     assert.deepEqual(k, x.key);
@@ -207,14 +208,14 @@ test('resolve: every entry names the rule behind it', () => {
   });
   (pol as { specs?: unknown[] }).specs = [{ endpointSelector: sel('a'), ingress: [{ fromEndpoints: [sel('c')] }, { fromEndpoints: [sel('b')] }] }];
   const p = engineFor(cl, [pol]).policyOf(cl.ep('x/a'));
-  const b = p?.entries.find((x) => x.key.identity === cl.id('x/b'));
+  const b = policyMapEntries(p).find((x) => x.key.identity === cl.id('x/b'));
   assert.deepEqual(b?.rules.map(formatRuleRef), ['CiliumNetworkPolicy x/web spec.ingress[0]', 'CiliumNetworkPolicy x/web specs[0].ingress[1]']);
   assert.deepEqual(b?.rules[0]?.labels, [
     'k8s:io.cilium.k8s.policy.derived-from=CiliumNetworkPolicy',
     'k8s:io.cilium.k8s.policy.name=web',
     'k8s:io.cilium.k8s.policy.namespace=x',
   ]);
-  const host = p?.entries.find((x) => x.key.identity === 1);
+  const host = policyMapEntries(p).find((x) => x.key.identity === 1);
   assert.deepEqual(host?.rules.map(formatRuleRef), ['Implicit allow-localhost']);
   assert.deepEqual(p?.selectedBy.ingress, [{ kind: 'CiliumNetworkPolicy', namespace: 'x', name: 'web' }]);
 });
@@ -336,5 +337,5 @@ test('resolve: notes list what is not enforced', () => {
   // They select nothing, but the rule still turns egress enforcement on.
   const out = resolvePolicy({ rules, identities: new Map([...reservedIdentities(), [300, labelSet(['k8s:io.kubernetes.pod.namespace=x'])]]), endpoints: [{ id: 1, identity: 300 }] });
   assert.equal(out.get(1)?.enforceEgress, true);
-  assert.deepEqual(out.get(1)?.entries, []);
+  assert.deepEqual(policyMapEntries(out.get(1)), []);
 });
