@@ -13,19 +13,22 @@ const notPrograms = new Set(['btf_types.o']);
 const addon = loadAddon();
 ensureBpffs();
 const dir = join(repoRoot, 'bpf', 'build');
+const objects = readdirSync(dir).filter((n) => n.endsWith('.o') && !notPrograms.has(n));
 let failed = 0;
-for (const name of readdirSync(dir).filter((n) => n.endsWith('.o') && !notPrograms.has(n)).sort()) {
+for (const name of objects.sort()) {
   const pinRoot = mkdtempSync('/sys/fs/bpf/cilium-ts-verify-');
   const t = process.hrtime.bigint();
   const obj = new addon.BpfObject(join(dir, name), { pinRoot });
   try {
     obj.load();
-    const progs = obj.programs().map((p) => p.name).join(', ');
-    console.log(`verifier: ${name} accepted (${progs}) in ${Number(process.hrtime.bigint() - t) / 1e6} ms`);
+    const programs = obj.programs().map((p) => p.name);
+    const ms = Number(process.hrtime.bigint() - t) / 1e6;
+    console.log(`verifier: ${name} accepted (${programs.join(', ')}) in ${ms} ms`);
   } catch (e) {
     failed++;
     const err = e as BpfError;
-    console.error(`verifier: ${name} REJECTED: ${err.message}\n${(err.verifierLog ?? '').split('\n').slice(-40).join('\n')}`);
+    const logTail = (err.verifierLog ?? '').split('\n').slice(-40).join('\n');
+    console.error(`verifier: ${name} REJECTED: ${err.message}\n${logTail}`);
   } finally {
     obj.close();
     rmSync(pinRoot, { recursive: true, force: true });

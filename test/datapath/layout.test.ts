@@ -7,7 +7,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
   allCodecs, ctKeyCodec, flowEventCodec, ipcacheKeyCodec, policyKeyCodec, portRangeToPrefixes,
-  remoteEndpointInfoCodec, endpointInfoCodec, policyEntryCodec, type Codec,
+  remoteEndpointInfoCodec, endpointInfoCodec, policyEntryCodec,
 } from '../../src/datapath/codecs.ts';
 import { bytesToIp, ipToBytes } from '../../src/datapath/ip.ts';
 import {
@@ -57,7 +57,7 @@ function cLayout(btf: Map<number, BtfType>, name: string) {
 describe('codec layouts match the C structs', () => {
   const typesBtf = loadBtf(typesObj);
   const lxcBtf = loadBtf(lxcObj);
-  for (const codec of allCodecs as ReadonlyArray<Codec<unknown>>) {
+  for (const codec of allCodecs) {
     it(`struct ${codec.layout.cName}`, () => {
       const c = cLayout(typesBtf, codec.layout.cName);
       assert.ok(c, `struct ${codec.layout.cName} not in ${typesObj}`);
