@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { observerPackage } from './proto.ts';
 import type { GetFlowsRequest } from './server.ts';
 import type { GetFlowsResponse } from './printer.ts';
+import type { ServerStatusResponse__Output } from './generated/observer/ServerStatusResponse.ts';
 
 type ObserverStub = grpc.Client & {
   GetFlows(req: GetFlowsRequest, opts?: grpc.CallOptions): grpc.ClientReadableStream<GetFlowsResponse>;
@@ -10,17 +11,7 @@ type ObserverStub = grpc.Client & {
   GetNodes(req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: { nodes?: unknown[] }) => void): grpc.ClientUnaryCall;
 };
 
-export interface ServerStatus {
-  num_flows?: number;
-  max_flows?: number;
-  seen_flows?: number;
-  uptime_ns?: number;
-  num_connected_nodes?: { value: number };
-  num_unavailable_nodes?: { value: number };
-  unavailable_nodes?: string[];
-  version?: string;
-  flows_rate?: number;
-}
+export type ServerStatus = ServerStatusResponse__Output;
 
 /** "localhost:4245", "unix:///var/run/hubble.sock", "/var/run/hubble.sock" → a grpc-js target. */
 export function grpcTarget(address: string): string {

@@ -1,112 +1,46 @@
-// The Hubble Flow as TypeScript: field names exactly as in src/hubble/proto/flow/flow.proto (the
-// proto-loader's keepCase form), enums as their proto names, google.protobuf wrappers as {value}.
-// An object of this shape is what the gRPC server sends as it is, so the agent builds these and
-// nothing converts them again. Also here: building a Flow from the datapath's flow event.
+// The Hubble Flow in TypeScript: the types are generated from src/hubble/proto/flow/flow.proto
+// (src/hubble/generated/, by tools/generate.ts) in the proto-loader's form — field names as in the
+// .proto, enums as their names, google.protobuf wrappers as {value}. An object of this shape is what
+// the gRPC server sends as it is, so the agent builds these and nothing converts them again. Here:
+// the old names for the generated types, Cilium's constants, and building a Flow from the datapath's
+// flow event.
 import type { FlowEvent } from '../datapath/codecs.ts';
 import { dropReasonName } from './proto.ts';
+import { ReservedIdentity, reservedIdentityNames as policyReservedNames, UNKNOWN_IDENTITY_NAME } from '../policy/api/index.ts';
+import type { Flow__Output } from './generated/flow/Flow.ts';
+import type { Endpoint__Output } from './generated/flow/Endpoint.ts';
+import type { Workload__Output } from './generated/flow/Workload.ts';
+import type { TCPFlags__Output } from './generated/flow/TCPFlags.ts';
+import type { Layer4__Output } from './generated/flow/Layer4.ts';
+import type { Layer7__Output } from './generated/flow/Layer7.ts';
+import type { Policy__Output } from './generated/flow/Policy.ts';
+import type { LostEvent__Output } from './generated/flow/LostEvent.ts';
+import type { Verdict__Output } from './generated/flow/Verdict.ts';
+import type { TrafficDirection__Output } from './generated/flow/TrafficDirection.ts';
+import type { IPVersion__Output } from './generated/flow/IPVersion.ts';
+import type { FlowType__Output } from './generated/flow/FlowType.ts';
+import type { LostEventSource__Output } from './generated/flow/LostEventSource.ts';
+import type { DropReason__Output } from './generated/flow/DropReason.ts';
+import type { Timestamp__Output } from './generated/google/protobuf/Timestamp.ts';
 
-export interface Timestamp {
-  seconds: number;
-  nanos: number;
-}
-
-export type VerdictName =
-  | 'VERDICT_UNKNOWN' | 'FORWARDED' | 'DROPPED' | 'ERROR' | 'AUDIT' | 'REDIRECTED' | 'TRACED' | 'TRANSLATED';
-export type TrafficDirectionName = 'TRAFFIC_DIRECTION_UNKNOWN' | 'INGRESS' | 'EGRESS';
-export type IPVersionName = 'IP_NOT_USED' | 'IPv4' | 'IPv6';
-export type FlowTypeName = 'UNKNOWN_TYPE' | 'L3_L4' | 'L7' | 'SOCK';
-export type LostEventSourceName =
-  | 'UNKNOWN_LOST_EVENT_SOURCE' | 'PERF_EVENT_RING_BUFFER' | 'OBSERVER_EVENTS_QUEUE' | 'HUBBLE_RING_BUFFER';
-
-export interface Workload { name?: string; kind?: string }
-
-export interface Endpoint {
-  ID?: number;
-  identity?: number;
-  cluster_name?: string;
-  namespace?: string;
-  /** "source:key=value", e.g. "k8s:app=web", "reserved:world" */
-  labels?: string[];
-  pod_name?: string;
-  workloads?: Workload[];
-}
-
-export interface TCPFlags {
-  FIN?: boolean; SYN?: boolean; RST?: boolean; PSH?: boolean; ACK?: boolean;
-  URG?: boolean; ECE?: boolean; CWR?: boolean; NS?: boolean;
-}
-
-export interface Layer4 {
-  TCP?: { source_port?: number; destination_port?: number; flags?: TCPFlags };
-  UDP?: { source_port?: number; destination_port?: number };
-  ICMPv4?: { type?: number; code?: number };
-  ICMPv6?: { type?: number; code?: number };
-  SCTP?: { source_port?: number; destination_port?: number };
-}
-
-export interface Layer7 {
-  type?: 'UNKNOWN_L7_TYPE' | 'REQUEST' | 'RESPONSE' | 'SAMPLE';
-  latency_ns?: number;
-  dns?: { query?: string; ips?: string[]; rcode?: number; qtypes?: string[] };
-  http?: { code?: number; method?: string; url?: string; protocol?: string; headers?: { key: string; value: string }[] };
-}
-
+// The restricted (__Output) forms: enums only as names and 64-bit integers only as numbers, which
+// is what the agent builds and what the loader decodes with proto.ts's options.
+export type Flow = Flow__Output;
+export type Endpoint = Endpoint__Output;
+export type Workload = Workload__Output;
+export type TCPFlags = TCPFlags__Output;
+export type Layer4 = Layer4__Output;
+export type Layer7 = Layer7__Output;
 /** A policy that allowed or denied a flow (Hubble's flow.Policy). */
-export interface Policy {
-  name?: string;
-  namespace?: string;
-  labels?: string[];
-  revision?: number;
-  /** "CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy", "NetworkPolicy" */
-  kind?: string;
-}
-
-export interface Flow {
-  time?: Timestamp;
-  uuid?: string;
-  emitter?: { name?: string; version?: string };
-  verdict?: VerdictName;
-  /** Cilium's drop reason number; kept because older Hubble clients read it */
-  drop_reason?: number;
-  /** the same as a DropReason enum name, e.g. "POLICY_DENIED" */
-  drop_reason_desc?: string;
-  ethernet?: { source?: string; destination?: string };
-  IP?: { source?: string; source_xlated?: string; destination?: string; ipVersion?: IPVersionName; encrypted?: boolean };
-  l4?: Layer4;
-  source?: Endpoint;
-  destination?: Endpoint;
-  Type?: FlowTypeName;
-  node_name?: string;
-  node_labels?: string[];
-  source_names?: string[];
-  destination_names?: string[];
-  l7?: Layer7;
-  event_type?: { type?: number; sub_type?: number };
-  source_service?: { name?: string; namespace?: string };
-  destination_service?: { name?: string; namespace?: string };
-  traffic_direction?: TrafficDirectionName;
-  policy_match_type?: number;
-  trace_observation_point?: string;
-  trace_reason?: string;
-  is_reply?: { value: boolean };
-  interface?: { index?: number; name?: string };
-  proxy_port?: number;
-  /** what Hubble prints after the verdict, e.g. "TCP Flags: SYN" */
-  Summary?: string;
-  egress_allowed_by?: Policy[];
-  ingress_allowed_by?: Policy[];
-  egress_denied_by?: Policy[];
-  ingress_denied_by?: Policy[];
-  policy_log?: string[];
-}
-
-export interface LostEvent {
-  source: LostEventSourceName;
-  num_events_lost: number;
-  cpu?: { value: number };
-  first?: Timestamp;
-  last?: Timestamp;
-}
+export type Policy = Policy__Output;
+export type LostEvent = LostEvent__Output;
+export type Timestamp = Timestamp__Output;
+export type VerdictName = Verdict__Output;
+export type TrafficDirectionName = TrafficDirection__Output;
+export type IPVersionName = IPVersion__Output;
+export type FlowTypeName = FlowType__Output;
+export type LostEventSourceName = LostEventSource__Output;
+export type DropReasonName = DropReason__Output;
 
 /** Cilium's monitor message types (pkg/monitor/api), the `type` of Flow.event_type. */
 export const MessageType = { DROP: 1, DEBUG: 2, CAPTURE: 3, TRACE: 4, POLICY_VERDICT: 5, TRACE_SOCK: 7 } as const;
@@ -123,20 +57,20 @@ export const tracePointNames: Readonly<Record<number, string>> = {
 
 /** Reserved security identities as Hubble prints them: "(world)" instead of "(ID:2)". */
 export const reservedIdentityNames: Readonly<Record<number, string>> = {
-  0: 'unknown', 1: 'host', 2: 'world', 3: 'unmanaged', 4: 'health', 5: 'init', 6: 'remote-node',
-  7: 'kube-apiserver', 8: 'ingress', 9: 'world-ipv4', 10: 'world-ipv6',
+  [ReservedIdentity.UNKNOWN]: UNKNOWN_IDENTITY_NAME, ...policyReservedNames,
 };
 
-export function timestampFromMs(ms: number): Timestamp {
+/** Both fields set: a Timestamp we build, unlike one decoded (proto3 leaves out zeros). */
+export function timestampFromMs(ms: number): Required<Timestamp> {
   const seconds = Math.floor(ms / 1000);
   return { seconds, nanos: Math.round((ms - seconds * 1000) * 1e6) };
 }
-export function timestampFromNs(ns: bigint): Timestamp {
+export function timestampFromNs(ns: bigint): Required<Timestamp> {
   return { seconds: Number(ns / 1_000_000_000n), nanos: Number(ns % 1_000_000_000n) };
 }
 /** Nanoseconds since the epoch as a float: exact to ~0.25µs, which is enough for ordering. */
 export function timestampNs(t: Timestamp | undefined): number {
-  return t ? Number(t.seconds) * 1e9 + (t.nanos ?? 0) : 0;
+  return t ? Number(t.seconds ?? 0) * 1e9 + (t.nanos ?? 0) : 0;
 }
 
 /**
@@ -246,7 +180,7 @@ export interface FlowContext {
   /** the policy rules that decided, e.g. ["CiliumNetworkPolicy/y/deny-b ingressDeny[0]"] */
   rules?: string[];
   /** Hubble drop reason enum name by number; default: from flow.proto's DropReason enum */
-  dropReasonName?: (n: number) => string | undefined;
+  dropReasonName?: (n: number) => DropReasonName | undefined;
 }
 
 let defaultTime: ((ktimeNs: bigint) => Timestamp) | undefined;

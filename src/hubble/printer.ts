@@ -4,20 +4,16 @@
 import { dropReasonNames } from '../datapath/constants.ts';
 import {
   decidingPolicies, reservedIdentityNames, ruleFromPolicy, tracePointNames,
-  type Endpoint, type Flow, type LostEvent, type Timestamp,
+  type Endpoint, type Flow, type Timestamp,
 } from './flow.ts';
 import { messageToJson } from './proto.ts';
+import type { GetFlowsResponse__Output } from './generated/observer/GetFlowsResponse.ts';
 
 export type OutputFormat = 'compact' | 'dict' | 'table' | 'json' | 'jsonpb';
 export const outputFormats: readonly OutputFormat[] = ['compact', 'dict', 'table', 'json', 'jsonpb'];
 
-export interface GetFlowsResponse {
-  flow?: Flow;
-  lost_events?: LostEvent;
-  node_status?: { state_change?: string; node_names?: string[]; message?: string };
-  node_name?: string;
-  time?: Timestamp;
-}
+/** observer.GetFlowsResponse as the client decodes it: one flow, lost events or a node status. */
+export type GetFlowsResponse = GetFlowsResponse__Output;
 
 export interface PrinterOptions {
   format: OutputFormat;

@@ -4,18 +4,21 @@
 import { fileURLToPath } from 'node:url';
 import { join, dirname } from 'node:path';
 import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
+import type { DropReason__Output } from './generated/flow/DropReason.ts';
 
 export const protoDir = join(dirname(fileURLToPath(import.meta.url)), 'proto');
 
 /**
- * keepCase: field names as in the .proto (the Flow type in flow.ts); enums as names; 64-bit
- * integers as JS numbers (flow counts and nanosecond uptimes stay below 2^53 in practice).
+ * keepCase: field names as in the .proto; enums as names; 64-bit integers as JS numbers (flow
+ * counts and nanosecond uptimes stay below 2^53 in practice). tools/generate.ts passes the same
+ * options to proto-loader-gen-types, so src/hubble/generated/ types exactly these objects.
  */
 export const loaderOptions = { keepCase: true, longs: Number, enums: String, defaults: false, oneofs: false, includeDirs: [protoDir] };
+export const observerProtoFiles = ['observer/observer.proto', 'grpc/health/v1/health.proto'];
 
 let cached: PackageDefinition | undefined;
 export function observerPackage(): PackageDefinition {
-  cached ??= loadSync(['observer/observer.proto', 'grpc/health/v1/health.proto'], loaderOptions);
+  cached ??= loadSync(observerProtoFiles, loaderOptions);
   return cached;
 }
 
@@ -49,10 +52,11 @@ export function enumMaps(fullName: string): { byNumber: Map<number, string>; byN
   };
 }
 
-let dropReasons: Map<number, string> | undefined;
+let dropReasons: Map<number, DropReason__Output> | undefined;
 /** Cilium drop reason number → Hubble DropReason enum name (133 → "POLICY_DENIED"). */
-export function dropReasonName(n: number): string | undefined {
-  dropReasons ??= enumMaps('flow.DropReason').byNumber;
+export function dropReasonName(n: number): DropReason__Output | undefined {
+  // the names come from the same flow.proto enum the DropReason type is generated from
+  dropReasons ??= enumMaps('flow.DropReason').byNumber as Map<number, DropReason__Output>;
   return dropReasons.get(n);
 }
 

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { observerPackage } from './proto.ts';
 import { FlowRing } from './flow-ring.ts';
 import { compileFilters, FilterError, type FlowFilter, type FlowPredicate } from './filters.ts';
-import { timestampFromMs, timestampNs, type Flow, type Timestamp } from './flow.ts';
+import { timestampFromMs, timestampNs, type Timestamp } from './flow.ts';
 import { logger } from '../lib/log.ts';
 
 const log = logger('hubble');

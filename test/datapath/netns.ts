@@ -4,6 +4,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { ifindexOf } from '../../src/datapath/loader.ts';
+import { waitFor } from '../harness/wait.ts';
 
 export interface Pod { ns: string; hostIf: string; hostIfindex: number; ip: string; gw: string; mac: string; hostMac: string }
 
@@ -164,19 +165,15 @@ export async function openConnection(from: Pod, host: string, port: number): Pro
   const child = spawn('ip', ['netns', 'exec', from.ns, process.execPath, '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  const waitFor = async (text: string, timeoutMs: number): Promise<boolean> => {
-    const deadline = Date.now() + timeoutMs;
-    while (!out.includes(text)) {
-      if (Date.now() > deadline || child.exitCode !== null) return false;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    return true;
-  };
-  if (!(await waitFor('connected', 3000))) { child.kill(); throw new Error(`connection to ${host}:${port} failed: ${out}`); }
+  const printed = (text: string, timeoutMs: number): Promise<boolean> =>
+    waitFor(`${JSON.stringify(text)} from the client`, () => out.includes(text), {
+      timeoutMs, intervalMs: 10, giveUpIf: () => child.exitCode !== null && 'the client exited',
+    }).then(() => true, () => false);
+  if (!(await printed('connected', 3000))) { child.kill(); throw new Error(`connection to ${host}:${port} failed: ${out}`); }
   return {
     async roundTrip(word, timeoutMs = 1500) {
       child.stdin!.write(`${word}\n`);
-      return waitFor(`${word}\n`, timeoutMs);
+      return printed(`${word}\n`, timeoutMs);
     },
     close() { child.stdin!.end(); child.kill(); },
   };

@@ -13,6 +13,7 @@ import { ObserverClient } from '../../src/hubble/client.ts';
 import type { GetFlowsResponse } from '../../src/hubble/printer.ts';
 import { repoRoot } from '../../src/lib/paths.ts';
 import { flow, denied } from '../unit/hubble/fixtures.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const run = promisify(execFile);
 const cli = join(repoRoot, 'bin', 'cilium-ts');
@@ -84,17 +85,17 @@ test('follow: the last N, then flows pushed while following, then lost events; c
       if (got.length === 4) ac.abort();
     }
   })();
-  await waitFor(() => got.length === 1);
+  await waitFor('the last flow', () => got.length === 1);
   ring.push(flow({ at: 5000, sport: 2000 }));
   ring.push(flow({ at: 5001, sport: 2001, dport: 443 })); // filtered out
   ring.push(denied({ at: 5002, sport: 2002 }));
-  await waitFor(() => got.length === 3);
+  await waitFor('the two followed flows that pass the filter', () => got.length === 3);
   ring.recordLost(9, 0);
   await reading;
   assert.deepEqual(sports(got), [1011, 2000, 2002, 'lost']);
   assert.deepEqual({ ...got[3]!.lost_events, first: undefined, last: undefined },
     { source: 'PERF_EVENT_RING_BUFFER', num_events_lost: 9, cpu: { value: 0 }, first: undefined, last: undefined });
-  await waitFor(() => ring.stats().followers === 0);
+  await waitFor('the cancelled follower to leave the ring', () => ring.stats().followers === 0);
 });
 
 test('a follower that stops reading loses flows, told as HUBBLE_RING_BUFFER; the producer never waits', async () => {
@@ -104,7 +105,7 @@ test('a follower that stops reading loses flows, told as HUBBLE_RING_BUFFER; the
   try {
     const it = c.getFlows({ follow: true });
     const first = it.next();
-    await waitFor(() => r.stats().followers === 1);
+    await waitFor('the client to follow the ring', () => r.stats().followers === 1);
     r.push(flow({ sport: 0 }));
     assert.equal((await first).value?.flow?.l4?.TCP?.source_port, 0);
     // the client reads nothing while 30k flows go by: gRPC flow control stops the server's writes
@@ -121,7 +122,7 @@ test('a follower that stops reading loses flows, told as HUBBLE_RING_BUFFER; the
       if (done) break;
       if (value.lost_events) {
         assert.equal(value.lost_events.source, 'HUBBLE_RING_BUFFER');
-        lost += value.lost_events.num_events_lost;
+        lost += value.lost_events.num_events_lost ?? 0;
       } else lastPort = value.flow?.l4?.TCP?.source_port ?? -1;
     }
     await it.return(undefined);
@@ -196,10 +197,10 @@ test('cilium-ts observe --follow prints flows as they arrive', async () => {
   child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
   try {
-    await waitFor(() => ring.stats().followers > 0, 10_000);
+    await waitFor('cilium-ts observe to follow the ring', () => ring.stats().followers > 0, 10_000);
     ring.push(flow({ at: 6000, sport: 3000 }));
     ring.push(flow({ at: 6001, sport: 3001 }));
-    await waitFor(() => out.includes(':3000 '));
+    await waitFor('cilium-ts observe to print the flow from port 3000', () => out.includes(':3000 '));
   } finally {
     child.kill('SIGINT');
   }
@@ -232,11 +233,3 @@ test('cilium-ts observe: an unreachable agent is reported, the command fails onl
   const lines = await observe('--server', `127.0.0.1:1,${server.address}`, '--last', '1');
   assert.equal(lines.length, 1);
 });
-
-async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

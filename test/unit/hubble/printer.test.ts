@@ -7,7 +7,7 @@ import { policyFromRule, ruleFromPolicy, tcpFlagsFromBits, tcpFlagsText, l4Summa
 import { messageToJson, rfc3339, jsonName } from '../../../src/hubble/proto.ts';
 import { flow, denied } from './fixtures.ts';
 
-const utc = (t: Timestamp | undefined) => (t ? new Date(t.seconds * 1000 + Math.floor(t.nanos / 1e6)).toISOString() : 'N/A');
+const utc = (t: Timestamp | undefined) => (t ? new Date((t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6)).toISOString() : 'N/A');
 
 test('a forwarded event becomes a to-endpoint trace flow with pods, labels, node and interface', () => {
   const f = flow({ at: 123, rules: ['CiliumNetworkPolicy/y/allow-a ingress[0]'] });
