@@ -6,12 +6,14 @@ import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { loadKubeConfig } from './lib/kube.ts';
 import { logger, type Logger } from './lib/log.ts';
-import { Registry } from './lib/metrics.ts';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { counter, gauge, histogram } from './lib/metrics.ts';
 import { startHealthServer, type HealthServer } from './lib/health.ts';
 import { LeaderElector } from './lib/leader-election.ts';
 import { WorkQueue } from './lib/workqueue.ts';
 import type { ResilientInformer } from './lib/informer.ts';
 import { OperatorFramework } from './controllers/framework.ts';
+import { patchStatus } from './controllers/status.ts';
 import {
   errorMessage,
   makeInformer,
@@ -171,23 +173,36 @@ export function configFrom(flags: Settings, env: NodeJS.ProcessEnv = process.env
 
 function makeMetrics(): OperatorMetrics {
   const registry = new Registry();
+  // process_* and nodejs_* (CPU, memory, event-loop lag, GC), as Cilium's operator exposes Go's runtime's
+  collectDefaultMetrics({ register: registry });
+  const c = <L extends string>(name: string, help: string, labels: readonly L[]) => counter(registry, name, help, labels);
+  const g = <L extends string>(name: string, help: string, labels: readonly L[]) => gauge(registry, name, help, labels);
   return {
     registry,
     // controller-runtime's names, which dashboards for Go operators already chart
-    reconcileTotal: registry.counter('controller_runtime_reconcile_total', 'Reconciliations per controller and result (success, error).'),
-    reconcileErrors: registry.counter('controller_runtime_reconcile_errors_total', 'Failed reconciliations per controller.'),
-    reconcileSeconds: registry.histogram('controller_runtime_reconcile_time_seconds', 'Time per reconciliation, per controller.'),
-    queueDepth: registry.gauge('workqueue_depth', 'Keys waiting in each controller work queue.'),
-    writes: registry.counter('cilium_operator_writes_total', 'Objects written by the operator, per controller and kind.'),
-    isLeader: registry.gauge('leader_election_master_status', '1 while this replica holds the operator lease.'),
+    reconcileTotal: c('controller_runtime_reconcile_total', 'Reconciliations per controller and result (success, error).', [
+      'controller',
+      'result',
+    ]),
+    reconcileErrors: c('controller_runtime_reconcile_errors_total', 'Failed reconciliations per controller.', ['controller']),
+    reconcileSeconds: histogram(
+      registry,
+      'controller_runtime_reconcile_time_seconds',
+      'Time per reconciliation, per controller.',
+      ['controller'],
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    ),
+    queueDepth: g('workqueue_depth', 'Keys waiting in each controller work queue.', ['name']),
+    writes: c('cilium_operator_writes_total', 'Objects written by the operator, per controller and kind.', ['controller', 'kind']),
+    isLeader: g('leader_election_master_status', '1 while this replica holds the operator lease.', ['name']),
     // Cilium operator's LB-IPAM and IPAM metric names
-    lbIPsAvailable: registry.gauge('cilium_operator_lbipam_ips_available_total', 'Free addresses per LB IP pool.'),
-    lbIPsUsed: registry.gauge('cilium_operator_lbipam_ips_used_total', 'Allocated addresses per LB IP pool.'),
-    lbIPsTotal: registry.gauge('cilium_operator_lbipam_ips_total', 'Addresses per LB IP pool.'),
-    lbConflictingPools: registry.gauge('cilium_operator_lbipam_conflicting_pools_total', 'LB IP pools marked conflicting.'),
-    podCIDRsUsed: registry.gauge('cilium_operator_ipam_cidrs_used', 'Pod CIDRs allocated to nodes, per family.'),
-    podCIDRsTotal: registry.gauge('cilium_operator_ipam_cidrs_total', 'Pod CIDRs the cluster pools hold, per family.'),
-    gcDeleted: registry.counter('cilium_operator_gc_deleted_total', 'Objects removed by garbage collection, per kind.'),
+    lbIPsAvailable: g('cilium_operator_lbipam_ips_available_total', 'Free addresses per LB IP pool.', ['pool']),
+    lbIPsUsed: g('cilium_operator_lbipam_ips_used_total', 'Allocated addresses per LB IP pool.', ['pool']),
+    lbIPsTotal: g('cilium_operator_lbipam_ips_total', 'Addresses per LB IP pool.', ['pool']),
+    lbConflictingPools: g('cilium_operator_lbipam_conflicting_pools_total', 'LB IP pools marked conflicting.', []),
+    podCIDRsUsed: g('cilium_operator_ipam_cidrs_used', 'Pod CIDRs allocated to nodes, per family.', ['family']),
+    podCIDRsTotal: g('cilium_operator_ipam_cidrs_total', 'Pod CIDRs the cluster pools hold, per family.', ['family']),
+    gcDeleted: c('cilium_operator_gc_deleted_total', 'Objects removed by garbage collection, per kind.', ['kind']),
   };
 }
 
@@ -222,11 +237,11 @@ export async function runOperator(opts: RunOperatorOptions): Promise<RunningOper
   let elector: LeaderElector | undefined;
   let leading = !cfg.leaderElect;
 
+  const custom = kc.makeApiClient(CustomObjectsApi);
   const ctx: ControllerContext = {
     kc,
     core: kc.makeApiClient(CoreV1Api),
-    custom: kc.makeApiClient(CustomObjectsApi),
-    framework: undefined as unknown as OperatorFramework, // set below, before any controller runs
+    custom,
     metrics,
     log,
     informer<T extends KubernetesObject>(name: ResourceName) {
@@ -256,6 +271,7 @@ export async function runOperator(opts: RunOperatorOptions): Promise<RunningOper
     assertLeader(what) {
       if (!(elector ? elector.isLeader() : leading)) throw new NotLeaderError(what);
     },
+    patchStatus: (target, status) => patchStatus(custom, target, status),
   };
 
   const controllers: Controller[] = [];
@@ -310,7 +326,6 @@ export async function runOperator(opts: RunOperatorOptions): Promise<RunningOper
 
   // Without --kubeconfig the framework loads the default ($KUBECONFIG, in-cluster, ~/.kube/config) as our loadKubeConfig does.
   const framework = new OperatorFramework({ ...(cfg.kubeconfig ? { kubeconfigPath: cfg.kubeconfig } : {}), log, init });
-  ctx.framework = framework;
 
   if (cfg.healthPort >= 0) {
     health = await startHealthServer({

@@ -1,12 +1,12 @@
-// What every controller gets from the operator: the 2.x client, shared informers, the framework
-// adapter for status writes, metrics, a work-queue factory and the leadership gate on writes.
+// What every controller gets from the operator: the 2.x client, shared informers, status writes,
+// metrics, a work-queue factory and the leadership gate on writes.
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import { ResilientInformer } from '../lib/informer.ts';
 import { errorText } from '../lib/kube.ts';
 import { WorkQueue, type Handler } from '../lib/workqueue.ts';
-import type { Registry, Counter, Histogram, Gauge } from '../lib/metrics.ts';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from '../lib/log.ts';
-import type { OperatorFramework } from './framework.ts';
+import type { StatusTarget } from './status.ts';
 
 /** A resource the operator watches; plural doubles as the informer's name. */
 export interface ResourceRef {
@@ -33,19 +33,19 @@ export type ResourceName = keyof typeof resources;
 
 export interface OperatorMetrics {
   registry: Registry;
-  reconcileTotal: Counter;
-  reconcileErrors: Counter;
-  reconcileSeconds: Histogram;
-  queueDepth: Gauge;
-  writes: Counter;
-  isLeader: Gauge;
-  lbIPsAvailable: Gauge;
-  lbIPsUsed: Gauge;
-  lbIPsTotal: Gauge;
+  reconcileTotal: Counter<'controller' | 'result'>;
+  reconcileErrors: Counter<'controller'>;
+  reconcileSeconds: Histogram<'controller'>;
+  queueDepth: Gauge<'name'>;
+  writes: Counter<'controller' | 'kind'>;
+  isLeader: Gauge<'name'>;
+  lbIPsAvailable: Gauge<'pool'>;
+  lbIPsUsed: Gauge<'pool'>;
+  lbIPsTotal: Gauge<'pool'>;
   lbConflictingPools: Gauge;
-  podCIDRsUsed: Gauge;
-  podCIDRsTotal: Gauge;
-  gcDeleted: Counter;
+  podCIDRsUsed: Gauge<'family'>;
+  podCIDRsTotal: Gauge<'family'>;
+  gcDeleted: Counter<'kind'>;
 }
 
 /** Thrown by a write attempted while this replica does not hold the lease. */
@@ -60,7 +60,6 @@ export interface ControllerContext {
   kc: KubeConfig;
   core: CoreV1Api;
   custom: CustomObjectsApi;
-  framework: OperatorFramework;
   metrics: OperatorMetrics;
   log: Logger;
   /** the shared cache of a resource (created on first use, started by the operator) */
@@ -69,6 +68,8 @@ export interface ControllerContext {
   queue(controller: string, handler: Handler, concurrency?: number): WorkQueue;
   /** throws NotLeaderError unless we hold the lease right now; call before every write */
   assertLeader(what: string): void;
+  /** merge-patch a custom resource's status, refused (409) if the object moved past resourceVersion */
+  patchStatus(target: StatusTarget, status: unknown): Promise<string>;
 }
 
 export interface Controller {

@@ -8,8 +8,8 @@
 // its deletion. Leadership changes restart every grace period (the new leader's clock starts then).
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { errorText, statusOf } from '../lib/kube.ts';
-import { resources, type Controller, type ControllerContext, type ResourceRef } from './context.ts';
-import type { WorkQueue } from '../lib/workqueue.ts';
+import { resources, type ControllerContext, type ResourceRef } from './context.ts';
+import { QueueController } from './lifecycle.ts';
 import type { ResilientInformer } from '../lib/informer.ts';
 
 export interface GCOptions {
@@ -27,10 +27,9 @@ interface EndpointObject extends KubernetesObject {
 
 type Sweep = 'endpoints' | 'nodes' | 'identities';
 
-export class GarbageCollector implements Controller {
+export class GarbageCollector extends QueueController {
   readonly name = 'gc';
   readonly uses = ['endpoints', 'pods', 'ciliumNodes', 'nodes', 'identities'] as const;
-  readonly #ctx: ControllerContext;
   readonly #o: Required<GCOptions>;
   readonly #i: {
     endpoints: ResilientInformer<EndpointObject>;
@@ -41,12 +40,11 @@ export class GarbageCollector implements Controller {
   };
   /** key → when we first saw it orphaned (and its UID then) */
   readonly #orphans = new Map<string, { since: number; uid: string }>();
-  #queue: WorkQueue | undefined;
-  #timer: NodeJS.Timeout | undefined;
 
   constructor(ctx: ControllerContext, opts: GCOptions = {}) {
-    this.#ctx = ctx;
-    this.#o = { intervalMs: 60_000, identityGraceMs: 15 * 60_000, orphanGraceMs: 60_000, ...opts };
+    const o = { intervalMs: 60_000, identityGraceMs: 15 * 60_000, orphanGraceMs: 60_000, ...opts };
+    super(ctx, { concurrency: 3, resyncMs: o.intervalMs });
+    this.#o = o;
     this.#i = {
       endpoints: ctx.informer<EndpointObject>('endpoints'),
       pods: ctx.informer('pods'),
@@ -56,26 +54,16 @@ export class GarbageCollector implements Controller {
     };
   }
 
-  start(): void {
+  protected override reset(): void {
     this.#orphans.clear();
-    const q = (this.#queue = this.#ctx.queue(this.name, (key) => this.#sweep(key as Sweep), 3));
-    const all = () => {
-      for (const s of ['endpoints', 'nodes', 'identities'] as const) q.add(s);
-    };
-    all();
-    this.#timer = setInterval(all, this.#o.intervalMs);
-    this.#timer.unref();
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.#timer);
-    const q = this.#queue;
-    this.#queue = undefined;
-    await q?.stop();
+  protected fullPass(): Sweep[] {
+    return ['endpoints', 'nodes', 'identities'];
   }
 
-  idle(): Promise<void> {
-    return this.#queue?.idle() ?? Promise.resolve();
+  protected reconcile(key: string): Promise<void> {
+    return this.#sweep(key as Sweep);
   }
 
   async #sweep(what: Sweep): Promise<void> {
@@ -141,18 +129,18 @@ export class GarbageCollector implements Controller {
   }
 
   async #delete(r: ResourceRef, name: string, namespace: string | undefined, uid: string, why: string): Promise<void> {
-    this.#ctx.assertLeader(`delete ${r.kind} ${namespace ? `${namespace}/` : ''}${name}`);
+    this.ctx.assertLeader(`delete ${r.kind} ${namespace ? `${namespace}/` : ''}${name}`);
     const body = { preconditions: { uid } };
     try {
-      if (namespace) await this.#ctx.custom.deleteNamespacedCustomObject({ group: r.group, version: r.version, plural: r.plural, namespace, name, body });
-      else await this.#ctx.custom.deleteClusterCustomObject({ group: r.group, version: r.version, plural: r.plural, name, body });
+      if (namespace) await this.ctx.custom.deleteNamespacedCustomObject({ group: r.group, version: r.version, plural: r.plural, namespace, name, body });
+      else await this.ctx.custom.deleteClusterCustomObject({ group: r.group, version: r.version, plural: r.plural, name, body });
     } catch (err) {
       // Gone already, or replaced by a new object of that name (UID precondition): nothing to collect.
       const code = statusOf(err);
       if (code === 404 || code === 409) return;
       throw err;
     }
-    this.#ctx.metrics.gcDeleted.inc({ kind: r.kind });
-    this.#ctx.log.info('garbage collected', { kind: r.kind, namespace, name, why });
+    this.ctx.metrics.gcDeleted.inc({ kind: r.kind });
+    this.ctx.log.info('garbage collected', { kind: r.kind, namespace, name, why });
   }
 }

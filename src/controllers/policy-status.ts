@@ -5,8 +5,8 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { validate, formatIssues } from '../webhooks/validate.ts';
 import { mergeConditions, type DesiredCondition, type StatusCondition } from './lb-ipam/allocator.ts';
-import { resources, WrittenOverlay, type Controller, type ControllerContext, type ResourceRef } from './context.ts';
-import type { WorkQueue } from '../lib/workqueue.ts';
+import { resources, WrittenOverlay, type ControllerContext, type ResourceRef } from './context.ts';
+import { QueueController } from './lifecycle.ts';
 import type { ResilientInformer } from '../lib/informer.ts';
 
 export const CONDITION_VALID = 'Valid';
@@ -33,45 +33,36 @@ export function validCondition(policy: PolicyObject): DesiredCondition {
   return { type: CONDITION_VALID, status: 'True', reason: REASON_VALID, message: clip(warnings.length ? `valid, with warnings: ${warnings.join('; ')}` : 'Policy validation succeeded') };
 }
 
-export class PolicyStatusController implements Controller {
+function policyKey(kind: 'cnp' | 'ccnp', p: PolicyObject): string {
+  return `${kind}/${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`;
+}
+
+export class PolicyStatusController extends QueueController {
   readonly name = 'policy-status';
   readonly uses = ['cnps', 'ccnps'] as const;
-  readonly #ctx: ControllerContext;
   readonly #informers: Record<'cnp' | 'ccnp', ResilientInformer<PolicyObject>>;
   readonly #written = new WrittenOverlay<{ resourceVersion: string; conditions: StatusCondition[] }>();
-  #queue: WorkQueue | undefined;
 
   constructor(ctx: ControllerContext) {
-    this.#ctx = ctx;
+    super(ctx, { concurrency: 4 });
     this.#informers = { cnp: ctx.informer<PolicyObject>('cnps'), ccnp: ctx.informer<PolicyObject>('ccnps') };
     for (const kind of ['cnp', 'ccnp'] as const) {
       this.#informers[kind].on((type, p) => {
-        const key = `${kind}/${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`;
-        if (type === 'delete') this.#written.delete(key);
-        else this.#queue?.add(key);
+        if (type === 'delete') this.#written.delete(policyKey(kind, p));
+        else this.enqueue(policyKey(kind, p));
       });
     }
   }
 
-  start(): void {
+  protected override reset(): void {
     this.#written.clear();
-    const q = (this.#queue = this.#ctx.queue(this.name, (key) => this.#reconcile(key), 4));
-    for (const kind of ['cnp', 'ccnp'] as const) {
-      for (const p of this.#informers[kind].list()) q.add(`${kind}/${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`);
-    }
   }
 
-  async stop(): Promise<void> {
-    const q = this.#queue;
-    this.#queue = undefined;
-    await q?.stop();
+  protected *fullPass(): Iterable<string> {
+    for (const kind of ['cnp', 'ccnp'] as const) for (const p of this.#informers[kind].list()) yield policyKey(kind, p);
   }
 
-  idle(): Promise<void> {
-    return this.#queue?.idle() ?? Promise.resolve();
-  }
-
-  async #reconcile(key: string): Promise<void> {
+  protected async reconcile(key: string): Promise<void> {
     const [kind, namespace, name] = key.split('/') as ['cnp' | 'ccnp', string, string];
     const policy = this.#informers[kind].get(name, namespace || undefined);
     if (!policy) return;
@@ -85,16 +76,16 @@ export class PolicyStatusController implements Controller {
     if (current && current.status === desired.status && (current.reason ?? '') === desired.reason && (current.message ?? '') === desired.message) {
       return;
     }
-    this.#ctx.assertLeader(`write the status of ${key}`);
+    this.ctx.assertLeader(`write the status of ${key}`);
     const conditions = mergeConditions(existing, [desired], new Date().toISOString());
     const r: ResourceRef = kind === 'cnp' ? resources.cnps : resources.ccnps;
-    const rv = await this.#ctx.framework.patchStatus(
+    const rv = await this.ctx.patchStatus(
       { group: r.group, version: r.version, plural: r.plural, kind: r.kind, ...(namespace ? { namespace } : {}), name, resourceVersion },
       { conditions },
     );
-    this.#ctx.metrics.writes.inc({ controller: this.name, kind: r.kind });
+    this.ctx.metrics.writes.inc({ controller: this.name, kind: r.kind });
     this.#written.set(key, rv, { resourceVersion: rv, conditions });
-    const log = desired.status === 'True' ? this.#ctx.log.info.bind(this.#ctx.log) : this.#ctx.log.warn.bind(this.#ctx.log);
+    const log = desired.status === 'True' ? this.ctx.log.info.bind(this.ctx.log) : this.ctx.log.warn.bind(this.ctx.log);
     log('policy validity', { kind: r.kind, namespace: namespace || undefined, name, valid: desired.status, detail: desired.message });
   }
 }

@@ -1,12 +1,13 @@
 // /healthz, /readyz and /metrics on one plain-HTTP port (probes and Prometheus scrape in-cluster).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { prometheusContentType, type Registry } from './metrics.ts';
+import type { Registry } from 'prom-client';
 
 export interface HealthServerOptions {
   host?: string;
   /** 0 picks a free port */
   port: number;
+  /** prom-client's registry: served as /metrics in the Prometheus text format */
   registry: Registry;
   /** undefined = healthy; a string says what is wrong */
   healthz: () => string | undefined;
@@ -33,8 +34,10 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
     } else if (path === '/readyz') {
       probe(opts.readyz);
     } else if (path === '/metrics') {
-      res.writeHead(200, { 'content-type': prometheusContentType });
-      res.end(opts.registry.expose());
+      opts.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': opts.registry.contentType }).end(text),
+        (e: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`collecting metrics failed: ${String(e)}\n`),
+      );
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }

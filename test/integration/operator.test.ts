@@ -8,7 +8,9 @@ import { writeFileSync } from 'node:fs';
 import { startControlPlane, type ControlPlane } from '../../src/lab/control-plane.ts';
 import { runOperator, configFrom, type RunningOperator } from '../../src/operator.ts';
 import { loadKubeConfig } from '../../src/lib/kube.ts';
+import { valueOf } from '../../src/lib/metrics.ts';
 import { repoRoot } from '../../src/lib/paths.ts';
+import { waitFor } from '../harness/wait.ts';
 
 let cp: ControlPlane;
 let leader: RunningOperator;
@@ -76,21 +78,6 @@ after(async () => {
   await leader?.stop();
   await cp?.stop();
 });
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function apply(yaml: string): Promise<void> {
   const r = await cp.kubectl(['apply', '-f', '-'], yaml);
@@ -310,13 +297,13 @@ spec: {policyName: freeze-poison, validationActions: [Deny]}
     const r = await cp.kubectl(['patch', 'service', 'poison', '-n', 'blog', '--subresource=status', '--type=merge', '-p', '{"status":{"conditions":[]}}']);
     return /frozen/.test(r.stderr) || undefined;
   });
-  const errorsBefore = leader.metrics.reconcileErrors.get({ controller: 'lb-ipam' });
+  const errorsBefore = await valueOf(leader.metrics.reconcileErrors, { controller: 'lb-ipam' });
   await apply(
     lbService('blog', 'poison', { labels: '{color: blue}' }) +
       lbService('blog', 'healthy-1', { labels: '{color: blue}' }),
   );
   await serviceSettles('blog', 'healthy-1', 'True');
-  await waitFor('the poisoned write to fail', async () => leader.metrics.reconcileErrors.get({ controller: 'lb-ipam' }) > errorsBefore);
+  await waitFor('the poisoned write to fail', async () => (await valueOf(leader.metrics.reconcileErrors, { controller: 'lb-ipam' })) > errorsBefore);
   const started = Date.now();
   await apply(lbService('blog', 'healthy-2', { labels: '{color: blue}' }));
   await serviceSettles('blog', 'healthy-2', 'True');
@@ -472,7 +459,7 @@ status: {identity: {id: 40001}}
   await new Promise((r) => setTimeout(r, 2_500));
   assert.equal((await cp.kubectl(['get', 'ciliumidentity', '40001'])).code, 0, 'an identity in use was deleted');
   assert.equal((await cp.kubectl(['get', 'cep', 'alive', '-n', 'shop'])).code, 0, 'an endpoint with its pod was deleted');
-  assert.ok(leader.metrics.gcDeleted.get({ kind: 'CiliumIdentity' }) >= 1);
+  assert.ok((await valueOf(leader.metrics.gcDeleted, { kind: 'CiliumIdentity' })) >= 1);
 });
 
 test('metrics, healthz and readyz are served', async () => {
@@ -502,12 +489,12 @@ test('leader election: 200 services at once, leader killed midway: the standby t
   );
   const n = 200;
   const manifests = Array.from({ length: n }, (_, i) => lbService('burst', `svc-${String(i).padStart(3, '0')}`)).join('');
-  const writesBefore = leader.metrics.writes.get({ controller: 'lb-ipam', kind: 'Service' });
+  const writesBefore = await valueOf(leader.metrics.writes, { controller: 'lb-ipam', kind: 'Service' });
   const applying = cp.kubectl(['apply', '-f', '-'], manifests);
-  await waitFor('the leader to be allocating', async () => leader.metrics.writes.get({ controller: 'lb-ipam', kind: 'Service' }) - writesBefore >= 10, 20_000);
+  await waitFor('the leader to be allocating', async () => (await valueOf(leader.metrics.writes, { controller: 'lb-ipam', kind: 'Service' })) - writesBefore >= 10, 20_000);
   const killed = Date.now();
   await leader.crash();
-  const writesByA = leader.metrics.writes.get({ controller: 'lb-ipam', kind: 'Service' }) - writesBefore;
+  const writesByA = (await valueOf(leader.metrics.writes, { controller: 'lb-ipam', kind: 'Service' })) - writesBefore;
   const applied = await applying;
   assert.equal(applied.code, 0, applied.stderr);
   type List = { items: (Svc & { metadata: { name: string } })[] };
@@ -554,7 +541,7 @@ test('leader election: a leader that loses its lease stops reconciling at once',
   const stepDown = Date.now() - stolen;
   console.log(`# lost lease: replica-b stopped leading ${stepDown} ms after the lease was taken`);
   assert.ok(stepDown < 3_000, `took ${stepDown} ms (one retry period is 2 s)`);
-  assert.equal(standby!.metrics.isLeader.get({ name: 'cilium-operator-resource-lock' }), 0);
+  assert.equal(await valueOf(standby!.metrics.isLeader, { name: 'cilium-operator-resource-lock' }), 0);
   // With nobody leading, a new service stays untouched.
   await apply(lbService('blog', 'while-leaderless', { labels: '{color: blue}' }));
   await new Promise((res) => setTimeout(res, 1_000));

@@ -1,14 +1,14 @@
 // The LB-IPAM shell: any change of a pool or of a LoadBalancer Service queues one "allocate" key
 // (debounced); its handler feeds every pool and Service to the pure allocator and writes only the
 // differences: Service status (ingress + condition) by server-side apply under our field manager,
-// pool conditions through the framework's status helper. Allocation and its writes run under one
+// pool conditions by a status merge patch (../status.ts). Allocation and its writes run under one
 // key, so two passes never race each other into handing one address to two Services; a write
 // that fails is logged, the others go ahead, and the pass is retried with backoff.
 import { PatchStrategy, setHeaderOptions, type KubernetesObject, type V1Service } from '@kubernetes/client-node';
 import { allocate, isResponsible, mergeConditions, type DesiredCondition, type LBIPAMOptions, type LBPoolInput, type StatusCondition } from './allocator.ts';
 import * as C from './constants.ts';
-import { KeyBackoff, resources, runPassWrites, WrittenOverlay, type Controller, type ControllerContext, type PassWrite } from '../context.ts';
-import type { WorkQueue } from '../../lib/workqueue.ts';
+import { KeyBackoff, resources, runPassWrites, WrittenOverlay, type ControllerContext, type PassWrite } from '../context.ts';
+import { QueueController } from '../lifecycle.ts';
 import type { ResilientInformer } from '../../lib/informer.ts';
 
 export interface LBIPAMControllerOptions extends LBIPAMOptions {
@@ -48,20 +48,18 @@ function sameConditions(a: readonly StatusCondition[] | undefined, b: readonly S
   });
 }
 
-export class LBIPAMController implements Controller {
+export class LBIPAMController extends QueueController {
   readonly name = 'lb-ipam';
   readonly uses = ['lbPools', 'services'] as const;
-  readonly #ctx: ControllerContext;
   readonly #opts: LBIPAMControllerOptions;
   readonly #pools: ResilientInformer<PoolObject>;
   readonly #services: ResilientInformer<V1Service & KubernetesObject>;
   readonly #svcWritten = new WrittenOverlay<ServiceStatus>();
   readonly #backoff = new KeyBackoff();
   readonly #poolWritten = new WrittenOverlay<{ resourceVersion: string; conditions: StatusCondition[] }>();
-  #queue: WorkQueue | undefined;
 
   constructor(ctx: ControllerContext, opts: LBIPAMControllerOptions = {}) {
-    this.#ctx = ctx;
+    super(ctx, { concurrency: 1 });
     this.#opts = opts;
     this.#pools = ctx.informer<PoolObject>('lbPools');
     this.#services = ctx.informer<V1Service & KubernetesObject>('services');
@@ -75,25 +73,21 @@ export class LBIPAMController implements Controller {
   }
 
   #trigger(): void {
-    this.#queue?.addAfter(ALLOCATE, this.#opts.debounceMs ?? 50);
+    this.enqueue(ALLOCATE, this.#opts.debounceMs ?? 50);
   }
 
-  start(): void {
+  protected override reset(): void {
     this.#svcWritten.clear();
     this.#poolWritten.clear();
     this.#backoff.clear();
-    this.#queue = this.#ctx.queue(this.name, () => this.#allocate(), 1);
-    this.#queue.add(ALLOCATE);
   }
 
-  async stop(): Promise<void> {
-    const q = this.#queue;
-    this.#queue = undefined;
-    await q?.stop();
+  protected fullPass(): string[] {
+    return [ALLOCATE];
   }
 
-  idle(): Promise<void> {
-    return this.#queue?.idle() ?? Promise.resolve();
+  protected reconcile(): Promise<void> {
+    return this.#allocate();
   }
 
   /** A Service as we last know it: the cache, or our own newer write the watch has not shown yet. */
@@ -104,7 +98,7 @@ export class LBIPAMController implements Controller {
   }
 
   async #allocate(): Promise<void> {
-    const log = this.#ctx.log;
+    const log = this.ctx.log;
     const pools = this.#pools.list().map((p) => {
       const written = this.#poolWritten.get(p.metadata?.name ?? '', p.metadata?.resourceVersion);
       return written ? { ...p, metadata: { ...p.metadata, resourceVersion: written.resourceVersion }, status: { ...p.status, conditions: written.conditions } } : p;
@@ -133,11 +127,11 @@ export class LBIPAMController implements Controller {
       writes.push({ what: `Service ${r.key}`, run: () => this.#applyServiceStatus(r.namespace, r.name, {}, []) });
     }
     const poolsByName = new Map(pools.map((p) => [p.metadata?.name ?? '', p]));
-    const m = this.#ctx.metrics;
+    const m = this.ctx.metrics;
     m.lbIPsAvailable.reset();
     m.lbIPsUsed.reset();
     m.lbIPsTotal.reset();
-    m.lbConflictingPools.set({}, result.conflictingPools.length);
+    m.lbConflictingPools.set(result.conflictingPools.length);
     for (const r of result.pools) {
       m.lbIPsAvailable.set({ pool: r.name }, Number(r.ipsAvailable));
       m.lbIPsUsed.set({ pool: r.name }, Number(r.ipsUsed));
@@ -153,22 +147,22 @@ export class LBIPAMController implements Controller {
     await runPassWrites(writes, this.#backoff, {
       concurrency: this.#opts.writeConcurrency ?? 16,
       log,
-      schedule: (ms) => this.#queue?.addAfter(ALLOCATE, ms),
+      schedule: (ms) => this.enqueue(ALLOCATE, ms),
     });
   }
 
   async #applyServiceStatus(namespace: string, name: string, status: ServiceStatus, ips: string[]): Promise<void> {
-    this.#ctx.assertLeader(`write the status of Service ${namespace}/${name}`);
+    this.ctx.assertLeader(`write the status of Service ${namespace}/${name}`);
     // Server-side apply: we own status.loadBalancer.ingress and our one condition; applying an
     // empty status gives them up (a released Service), other managers' conditions stay.
     const body = { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, status };
-    const res = await this.#ctx.core.patchNamespacedServiceStatus(
+    const res = await this.ctx.core.patchNamespacedServiceStatus(
       { name, namespace, body, fieldManager: C.FIELD_MANAGER, force: true },
       setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
     );
-    this.#ctx.metrics.writes.inc({ controller: this.name, kind: 'Service' });
+    this.ctx.metrics.writes.inc({ controller: this.name, kind: 'Service' });
     this.#svcWritten.set(`${namespace}/${name}`, res.metadata?.resourceVersion ?? '', res.status ?? {});
-    this.#ctx.log.info(ips.length ? 'service allocated' : 'service status updated', {
+    this.ctx.log.info(ips.length ? 'service allocated' : 'service status updated', {
       kind: 'Service',
       namespace,
       name,
@@ -179,13 +173,13 @@ export class LBIPAMController implements Controller {
 
   async #writePoolStatus(pool: PoolObject, conditions: StatusCondition[]): Promise<void> {
     const name = pool.metadata?.name ?? '';
-    this.#ctx.assertLeader(`write the status of CiliumLoadBalancerIPPool ${name}`);
+    this.ctx.assertLeader(`write the status of CiliumLoadBalancerIPPool ${name}`);
     const r = resources.lbPools;
-    const rv = await this.#ctx.framework.patchStatus(
+    const rv = await this.ctx.patchStatus(
       { group: r.group, version: r.version, plural: r.plural, kind: r.kind, name, resourceVersion: pool.metadata?.resourceVersion ?? '' },
       { conditions },
     );
-    this.#ctx.metrics.writes.inc({ controller: this.name, kind: r.kind });
+    this.ctx.metrics.writes.inc({ controller: this.name, kind: r.kind });
     this.#poolWritten.set(name, rv, { resourceVersion: rv, conditions });
   }
 }

@@ -6,8 +6,8 @@
 // free for the next pass because the allocator rebuilds from the nodes that exist.
 import { PatchStrategy, setHeaderOptions, type KubernetesObject } from '@kubernetes/client-node';
 import { allocatePodCIDRs, type PodCIDRConfig } from './allocator.ts';
-import { KeyBackoff, resources, runPassWrites, WrittenOverlay, type Controller, type ControllerContext, type PassWrite } from '../context.ts';
-import type { WorkQueue } from '../../lib/workqueue.ts';
+import { KeyBackoff, resources, runPassWrites, WrittenOverlay, type ControllerContext, type PassWrite } from '../context.ts';
+import { QueueController } from '../lifecycle.ts';
 import type { ResilientInformer } from '../../lib/informer.ts';
 
 export const FIELD_MANAGER = 'cilium-operator-pod-cidr';
@@ -30,42 +30,36 @@ interface Known {
 
 const ALLOCATE = 'allocate';
 
-export class PodCIDRController implements Controller {
+export class PodCIDRController extends QueueController {
   readonly name = 'pod-cidr';
   readonly uses = ['ciliumNodes'] as const;
-  readonly #ctx: ControllerContext;
   readonly #opts: PodCIDRControllerOptions;
   readonly #nodes: ResilientInformer<CiliumNodeObject>;
   readonly #written = new WrittenOverlay<Known>();
   readonly #backoff = new KeyBackoff();
-  #queue: WorkQueue | undefined;
   #reportedConfigErrors = '';
 
   constructor(ctx: ControllerContext, opts: PodCIDRControllerOptions) {
-    this.#ctx = ctx;
+    super(ctx, { concurrency: 1 });
     this.#opts = opts;
     this.#nodes = ctx.informer<CiliumNodeObject>('ciliumNodes');
     this.#nodes.on((type, n) => {
       if (type === 'delete') this.#written.delete(n.metadata?.name ?? '');
-      this.#queue?.addAfter(ALLOCATE, opts.debounceMs ?? 50);
+      this.enqueue(ALLOCATE, opts.debounceMs ?? 50);
     });
   }
 
-  start(): void {
+  protected override reset(): void {
     this.#written.clear();
     this.#backoff.clear();
-    this.#queue = this.#ctx.queue(this.name, () => this.#allocate(), 1);
-    this.#queue.add(ALLOCATE);
   }
 
-  async stop(): Promise<void> {
-    const q = this.#queue;
-    this.#queue = undefined;
-    await q?.stop();
+  protected fullPass(): string[] {
+    return [ALLOCATE];
   }
 
-  idle(): Promise<void> {
-    return this.#queue?.idle() ?? Promise.resolve();
+  protected reconcile(): Promise<void> {
+    return this.#allocate();
   }
 
   #known(n: CiliumNodeObject): Known {
@@ -80,7 +74,7 @@ export class PodCIDRController implements Controller {
   }
 
   async #allocate(): Promise<void> {
-    const log = this.#ctx.log;
+    const log = this.ctx.log;
     const nodes = this.#nodes.list();
     const known = new Map(nodes.map((n) => [n.metadata?.name ?? '', this.#known(n)]));
     const result = allocatePodCIDRs(
@@ -93,8 +87,8 @@ export class PodCIDRController implements Controller {
       if (cfgErrors) log.error('pod-CIDR configuration problems; those cluster CIDRs are skipped', { errors: result.configErrors });
     }
     for (const u of result.usage) {
-      this.#ctx.metrics.podCIDRsUsed.set({ family: `ipv${u.family}` }, Number(u.used));
-      this.#ctx.metrics.podCIDRsTotal.set({ family: `ipv${u.family}` }, Number(u.total));
+      this.ctx.metrics.podCIDRsUsed.set({ family: `ipv${u.family}` }, Number(u.used));
+      this.ctx.metrics.podCIDRsTotal.set({ family: `ipv${u.family}` }, Number(u.total));
     }
 
     const writes: PassWrite[] = [];
@@ -116,14 +110,14 @@ export class PodCIDRController implements Controller {
     await runPassWrites(writes, this.#backoff, {
       concurrency: this.#opts.writeConcurrency ?? 16,
       log,
-      schedule: (ms) => this.#queue?.addAfter(ALLOCATE, ms),
+      schedule: (ms) => this.enqueue(ALLOCATE, ms),
     });
   }
 
   async #applySpec(name: string, podCIDRs: string[]): Promise<void> {
-    this.#ctx.assertLeader(`write spec.ipam.podCIDRs of CiliumNode ${name}`);
+    this.ctx.assertLeader(`write spec.ipam.podCIDRs of CiliumNode ${name}`);
     const r = resources.ciliumNodes;
-    const res = (await this.#ctx.custom.patchClusterCustomObject(
+    const res = (await this.ctx.custom.patchClusterCustomObject(
       {
         group: r.group,
         version: r.version,
@@ -135,24 +129,24 @@ export class PodCIDRController implements Controller {
       },
       setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
     )) as CiliumNodeObject;
-    this.#ctx.metrics.writes.inc({ controller: this.name, kind: r.kind });
+    this.ctx.metrics.writes.inc({ controller: this.name, kind: r.kind });
     this.#remember(name, res);
-    this.#ctx.log.info('pod CIDRs allocated', { kind: r.kind, name, podCIDRs });
+    this.ctx.log.info('pod CIDRs allocated', { kind: r.kind, name, podCIDRs });
   }
 
   async #writeError(name: string, error: string): Promise<void> {
-    this.#ctx.assertLeader(`write the status of CiliumNode ${name}`);
+    this.ctx.assertLeader(`write the status of CiliumNode ${name}`);
     const r = resources.ciliumNodes;
     const node = this.#nodes.get(name);
     if (!node) return;
     const k = this.#known(node);
-    const rv = await this.#ctx.framework.patchStatus(
+    const rv = await this.ctx.patchStatus(
       { group: r.group, version: r.version, plural: r.plural, kind: r.kind, name, resourceVersion: k.resourceVersion },
       { ipam: { 'operator-status': { error } } },
     );
-    this.#ctx.metrics.writes.inc({ controller: this.name, kind: r.kind });
+    this.ctx.metrics.writes.inc({ controller: this.name, kind: r.kind });
     this.#written.set(name, rv, { ...k, resourceVersion: rv, error });
-    if (error) this.#ctx.log.warn('pod-CIDR allocation failed', { kind: r.kind, name, error });
+    if (error) this.ctx.log.warn('pod-CIDR allocation failed', { kind: r.kind, name, error });
   }
 
   #remember(name: string, obj: CiliumNodeObject): void {
