@@ -290,8 +290,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   }
 }
 
-/** Server-side apply of CRD manifests, then wait until every one is Established. */
-export async function installCrds(cp: ControlPlane, paths: string[]): Promise<void> {
+/** Server-side apply of CRD manifests, then wait until every one is Established; returns their names. */
+export async function installCrds(cp: ControlPlane, paths: string[]): Promise<string[]> {
   const args = ['apply', '--server-side', '--field-manager=cilium-ts', '--force-conflicts'];
   for (const p of paths) {
     if (!existsSync(p)) throw new Error(`CRD path ${p} does not exist`);
@@ -302,4 +302,5 @@ export async function installCrds(cp: ControlPlane, paths: string[]): Promise<vo
   const names = applied.stdout.split('\n').filter((l) => l.startsWith('customresourcedefinition'));
   const waited = await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...names]);
   if (waited.code !== 0) throw new Error(`CRDs not established: ${waited.stderr}`);
+  return names;
 }

@@ -2,37 +2,22 @@
 // in the foreground until Ctrl-C, or detached in the background until `lab down`.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { startControlPlane, type ControlPlane } from './control-plane.ts';
+import { join, relative } from 'node:path';
+import { installCrds, startControlPlane, type ControlPlane } from './control-plane.ts';
 import { runWebhook, type RunningWebhook } from '../webhooks/webhook.ts';
 import { runOperator, configFrom, type RunningOperator } from '../operator.ts';
 import { Agent } from '../agent/agent.ts';
-import { addPod, deleteAllPods, labNodeName, labPodOptions, listPods } from './pods.ts';
+import { addPod, deleteAllPods, labPodOptions, listPods } from './pods.ts';
+import { labNodeName, registerLabNode } from './node.ts';
+import { Progress } from './progress.ts';
 import { formatMatrix, probeMatrix } from './probe.ts';
 import { compactLine } from '../hubble/printer.ts';
 import { loadKubeConfig } from '../lib/kube.ts';
-import { logger } from '../lib/log.ts';
+import { logger, logToFiles } from '../lib/log.ts';
 import { repoRoot } from '../lib/paths.ts';
+import { labPaths, type LabPaths } from './paths.ts';
 
 const log = logger('lab');
-
-export interface LabPaths {
-  dir: string;
-  kubeconfig: string;
-  pidFile: string;
-  readyFile: string;
-  logFile: string;
-}
-
-export function labPaths(dir = process.env.CILIUM_TS_LAB_DIR ?? join(repoRoot, '.lab')): LabPaths {
-  return {
-    dir,
-    kubeconfig: join(dir, 'kubeconfig'),
-    pidFile: join(dir, 'lab.pid'),
-    readyFile: join(dir, 'ready'),
-    logFile: join(dir, 'lab.log'),
-  };
-}
 
 function alive(pid: number): boolean {
   try {
@@ -49,39 +34,54 @@ function runningPid(p: LabPaths): number | null {
   return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : null;
 }
 
-/** Boot the lab and return once it is ready; `shutdown` undoes everything. */
 /** The lab's datapath pins: its own, so a lab never touches a real agent's maps. */
 export const LAB_PIN_ROOT = '/sys/fs/bpf/cilium-ts-lab';
 
-async function applySamples(cp: ControlPlane): Promise<void> {
+/** config/samples, applied server-side as `kubectl apply -k` (kustomize is kubectl's); returns kubectl's lines. */
+async function applySamples(cp: ControlPlane): Promise<string> {
   const samples = await cp.kubectl(['apply', '--server-side', '--field-manager=cilium-ts-lab', '-k', join(repoRoot, 'config', 'samples')]);
   if (samples.code !== 0) throw new Error(`applying config/samples failed: ${samples.stderr}`);
-  process.stdout.write(samples.stdout);
+  return samples.stdout;
+}
+
+function indent(text: string): string {
+  return text.trimEnd().split('\n').map((l) => `    ${l}`).join('\n') + '\n';
+}
+
+/** Waits until `cond` holds, polling: the agent's policy revisions are in-process state, not events. */
+async function until(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /**
  * `make run`'s demo: three pods in the demo namespace, the probe matrix on the backend's port
  * before any policy, then config/samples applied (real Cilium manifests) and the matrix again.
  */
-async function demo(cp: ControlPlane, agent: Agent): Promise<void> {
+async function demo(cp: ControlPlane, agent: Agent, progress: Progress): Promise<void> {
   const o = labPodOptions();
-  const ns = await cp.kubectl(['apply', '-f', join(repoRoot, 'config', 'samples', 'namespace.yaml')]);
-  if (ns.code !== 0) throw new Error(`creating the demo namespace failed: ${ns.stderr}`);
   const port = { port: 8080, protocol: 'TCP' as const };
-  await Promise.all([
-    addPod(o, 'demo', 'frontend', { app: 'frontend' }, [port]),
-    addPod(o, 'demo', 'backend', { app: 'backend' }, [port]),
-    addPod(o, 'demo', 'intruder', { app: 'intruder' }, [port]),
-  ]);
+  const names = ['frontend', 'backend', 'intruder'];
+  await progress.step(`3 pods in namespace demo (${names.join(', ')})`, async () => {
+    const ns = await cp.kubectl(['apply', '-f', join(repoRoot, 'config', 'samples', 'namespace.yaml')]);
+    if (ns.code !== 0) throw new Error(`creating the demo namespace failed: ${ns.stderr}`);
+    await Promise.all(names.map((n) => addPod(o, 'demo', n, { app: n }, [port])));
+  });
   const matrix = async (title: string) => {
     const m = await probeMatrix(listPods(o).filter((x) => x.namespace === 'demo'), 8080, 'TCP', 800);
-    process.stdout.write(`\n${title}  (rows connect to columns on TCP 8080; . allowed, X denied)\n${formatMatrix(m)}\n`);
+    progress.say(`\n${title}  (rows connect to columns on TCP 8080; . allowed, X denied)\n${formatMatrix(m)}`);
   };
   await matrix('Three pods, no policy yet: everyone reaches everyone');
-  await applySamples(cp);
-  const deadline = Date.now() + 15_000;
-  while (!agent.policyRevisions.has('CiliumNetworkPolicy/demo/frontend-to-backend') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  await agent.idle();
+  const applied = await progress.step('config/samples applied (server-side)', () => applySamples(cp));
+  progress.say(indent(applied));
+  await progress.step('policies in the kernel', async () => {
+    await until('the agent to take CiliumNetworkPolicy demo/frontend-to-backend',
+      () => agent.policyRevisions.has('CiliumNetworkPolicy/demo/frontend-to-backend'), 15_000);
+    await agent.idle();
+  });
   await matrix('config/samples applied: only the frontend reaches the backend, whose egress is limited too');
   // What Hubble would show, plus the rule that decided (cilium-ts observe --verdict DROPPED).
   agent.flows?.drain();
@@ -92,10 +92,21 @@ async function demo(cp: ControlPlane, agent: Agent): Promise<void> {
     const key = l.replace(/^\S+ +\S+ +\S+ +/, '').replace(/:\d+ \(/, ' (');
     return seen.has(key) ? false : (seen.add(key), true);
   });
-  process.stdout.write(`\nDropped flows and the rule that decided (cilium-ts observe --verdict DROPPED):\n${lines.join('\n')}\n`);
+  progress.say(`\nDropped flows and the rule that decided (cilium-ts observe --verdict DROPPED):\n${lines.join('\n')}\n`);
 }
 
-export async function bootLab(p: LabPaths, opts: { demo?: boolean } = {}): Promise<{ cp: ControlPlane; shutdown: () => Promise<void> }> {
+export interface RunningLab {
+  cp: ControlPlane;
+  /** the agent's Hubble observer, host:port */
+  hubble: string;
+  nodeName: string;
+  nodeIP: string;
+  shutdown: () => Promise<void>;
+}
+
+/** Boot the lab and return once it is ready; `shutdown` undoes everything. */
+export async function bootLab(p: LabPaths, opts: { demo?: boolean; progress?: Progress } = {}): Promise<RunningLab> {
+  const progress = opts.progress ?? new Progress();
   const other = runningPid(p);
   if (other) throw new Error(`a lab is already running (pid ${other}, ${p.dir}); stop it with 'cilium-ts lab down'`);
   // Leftovers of a lab that died without cleaning up go; the detached boot log stays.
@@ -104,6 +115,9 @@ export async function bootLab(p: LabPaths, opts: { demo?: boolean } = {}): Promi
   rmSync(LAB_PIN_ROOT, { recursive: true, force: true });
   for (const entry of readdirSync(p.dir)) if (join(p.dir, entry) !== p.logFile) rmSync(join(p.dir, entry), { recursive: true, force: true });
   writeFileSync(p.pidFile, `${process.pid}\n`);
+  // The terminal is for the person; every component's JSON events go to .lab/logs/<component>.log,
+  // beside etcd's, kube-apiserver's and kube-controller-manager's.
+  logToFiles(join(p.dir, 'logs'));
   let cp: ControlPlane | undefined;
   let webhook: RunningWebhook | undefined;
   let operator: RunningOperator | undefined;
@@ -121,29 +135,38 @@ export async function bootLab(p: LabPaths, opts: { demo?: boolean } = {}): Promi
     log.info('lab stopped, state removed', { dir: p.dir });
   };
   try {
-    cp = await startControlPlane({ dir: p.dir, keepDir: true, controllerManager: true, crds: [join(repoRoot, 'crds')] });
+    const started = await progress.step('control plane (etcd, kube-apiserver, kube-controller-manager)', () =>
+      startControlPlane({ dir: p.dir, keepDir: true, controllerManager: true }));
+    cp = started;
+    await progress.step('our CRDs, established', () => installCrds(started, [join(repoRoot, 'crds')]),
+      (names) => `our CRDs (${names.length}), established`);
     // The admission webhook, registered by URL: from here on every policy is validated, samples too.
-    webhook = await runWebhook({ kc: loadKubeConfig(cp.kubeconfig), namespace: 'kube-system', host: '127.0.0.1', port: 0, registerUrlHost: '127.0.0.1' });
+    webhook = await progress.step('admission webhook, registered', () =>
+      runWebhook({ kc: loadKubeConfig(started.kubeconfig), namespace: 'kube-system', host: '127.0.0.1', port: 0, registerUrlHost: '127.0.0.1' }));
     // The operator, in-process, configured as config/operator/configmap.yaml configures it in a cluster.
-    operator = await runOperator({
-      config: configFrom({ kubeconfig: cp.kubeconfig, 'health-port': '0', 'cluster-pool-ipv4-cidr': '10.0.0.0/8', 'cluster-pool-ipv4-mask-size': '24' }),
-    });
-    // The node: there is no kubelet, so the lab registers it; the agent on it serves the CNI
-    // plugin on the lab's socket and waits for the operator to give its CiliumNode a pod CIDR.
-    const node = labNodeName();
-    const reg = await cp.kubectl(['apply', '-f', '-'], `apiVersion: v1\nkind: Node\nmetadata: {name: ${node}, labels: {kubernetes.io/hostname: ${node}}}\n`);
-    if (reg.code !== 0) throw new Error(`registering the lab node failed: ${reg.stderr}`);
-    agent = await Agent.start({
-      kc: loadKubeConfig(cp.kubeconfig), nodeName: node, stateDir: join(p.dir, 'agent'), socketPath: labPodOptions().cniSocket,
-      pinRoot: LAB_PIN_ROOT, healthPort: 0, apiSocket: join(p.dir, 'agent.sock'), hubbleListen: '127.0.0.1:0', log: logger('agent'),
+    operator = await progress.step('operator (LB-IPAM, pod CIDRs from 10.0.0.0/8, policy status, GC)', () => runOperator({
+      config: configFrom({ kubeconfig: started.kubeconfig, 'health-port': '0', 'cluster-pool-ipv4-cidr': '10.0.0.0/8', 'cluster-pool-ipv4-mask-size': '24' }),
+    }));
+    const nodeName = labNodeName();
+    const nodeIP = await progress.step(`node ${nodeName}`, () => registerLabNode(started.kubeconfig, nodeName),
+      (ip) => `node ${nodeName} (InternalIP ${ip})`);
+    // The agent on it serves the CNI plugin on the lab's socket and waits for the operator to give
+    // its CiliumNode a pod CIDR.
+    const a = await progress.step('agent (eBPF datapath, CNI, Hubble observer)', async () => {
+      agent = await Agent.start({
+        kc: loadKubeConfig(started.kubeconfig), nodeName, stateDir: join(p.dir, 'agent'), socketPath: labPodOptions().cniSocket,
+        pinRoot: LAB_PIN_ROOT, healthPort: 0, apiSocket: join(p.dir, 'agent.sock'), hubbleListen: '127.0.0.1:0', log: logger('agent'),
+      });
+      await agent.ready(30_000);
+      return agent;
     });
     // `cilium-ts observe` finds the lab's observer here (one address per agent).
-    writeFileSync(join(p.dir, 'hubble.addr'), `${agent.flows?.server?.address ?? ''}\n`);
-    await agent.ready(30_000);
-    if (opts.demo) await demo(cp, agent);
-    else await applySamples(cp);
+    const hubble = a.flows?.server?.address ?? '';
+    writeFileSync(join(p.dir, 'hubble.addr'), `${hubble}\n`);
+    if (opts.demo) await demo(started, a, progress);
+    else progress.say(indent(await progress.step('config/samples applied (server-side)', () => applySamples(started))));
     writeFileSync(p.readyFile, new Date().toISOString());
-    return { cp, shutdown };
+    return { cp: started, hubble, nodeName, nodeIP, shutdown };
   } catch (err) {
     await shutdown();
     throw err;
@@ -155,25 +178,51 @@ async function show(cp: ControlPlane, title: string, args: string[]): Promise<vo
   process.stdout.write(`\n$ kubectl ${args.join(' ')}   # ${title}\n${r.stdout}${r.stderr}`);
 }
 
+function usage(p: LabPaths, lab: RunningLab): string {
+  const rel = (f: string) => relative(process.cwd(), f) || '.';
+  return [
+    '',
+    'The lab is up.',
+    `  API server    ${lab.cp.server}`,
+    `  kubeconfig    ${p.kubeconfig}`,
+    `  node          ${lab.nodeName} (InternalIP ${lab.nodeIP})`,
+    `  Hubble        ${lab.hubble}   (cilium-ts observe finds it in ${rel(join(p.dir, 'hubble.addr'))})`,
+    `  agent API     ${rel(join(p.dir, 'agent.sock'))}   (cilium-ts status, endpoint list, policy get)`,
+    `  logs          ${rel(join(p.dir, 'logs'))}/<component>.log   (agent, operator, webhook, kube-apiserver, …)`,
+    '',
+    'In another shell:',
+    `  export KUBECONFIG=${p.kubeconfig}`,
+    '  kubectl get cnp,ccnp -A; kubectl get ciliumnodes -o wide',
+    '  ./bin/cilium-ts status',
+    '  ./bin/cilium-ts observe --namespace demo --verdict DROPPED',
+    '  ./bin/cilium-ts lab pod add demo/db --labels app=db --ports 5432/TCP',
+    '  ./bin/cilium-ts lab probe --all --port 8080',
+    '',
+    `Press Ctrl-C to stop it (state in ${rel(p.dir)} is removed).`,
+    '',
+  ].join('\n');
+}
+
 export async function labUp(opts: { detach: boolean; quiet?: boolean }): Promise<number> {
   const p = labPaths();
   if (opts.detach) return detach(p);
-  const { cp, shutdown } = await bootLab(p, { demo: !opts.quiet });
+  const progress = new Progress();
+  if (!opts.quiet) progress.say(`Booting the lab in ${p.dir}\n`);
+  const lab = await bootLab(p, { demo: !opts.quiet, progress });
   if (!opts.quiet) {
-    await show(cp, 'our CRDs, generated from crds/schemas', ['get', 'crds']);
-    await show(cp, 'sample policies from config/samples', ['get', 'cnp,ccnp', '-A']);
-    await show(cp, 'sample LB IP pool', ['get', 'ippools']);
-    process.stdout.write(
-      `\nThe lab is up. In another shell:\n  export KUBECONFIG=${p.kubeconfig}\n  kubectl get cnp -A\n` +
-        `Press Ctrl-C to stop it (state in ${p.dir} is removed).\n`,
-    );
+    await show(lab.cp, 'our CRDs, generated from crds/schemas', ['get', 'crds']);
+    await show(lab.cp, 'sample policies from config/samples', ['get', 'cnp,ccnp', '-A']);
+    await show(lab.cp, 'sample LB IP pool', ['get', 'ippools']);
+    await show(lab.cp, 'the node as Cilium sees it', ['get', 'ciliumnodes', '-o', 'wide']);
+    progress.say(usage(p, lab));
   }
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  await shutdown();
+  if (!opts.quiet && process.stdout.isTTY) progress.say('');
+  await progress.step('lab stopped: pods, agent, operator, webhook, control plane; state removed', lab.shutdown);
   return 0;
 }
 

@@ -7,13 +7,12 @@
 import { spawn, execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { loadKubeConfig, statusOf } from '../lib/kube.ts';
+import { ApiError, cluster, type Cluster, type Pod } from '../lib/fluent.ts';
 import { repoRoot } from '../lib/paths.ts';
-import { labPaths } from './lab.ts';
+import { labPaths } from './paths.ts';
+import { labNodeName } from './node.ts';
 
 export type PortProtocol = 'TCP' | 'UDP';
 export interface PortSpec { name?: string; port: number; protocol: PortProtocol }
@@ -53,11 +52,6 @@ export const defaultPlugin = join(repoRoot, 'bin', 'cilium-ts-cni');
 /** The upstream NetworkPolicy e2e model's ports: 80 and 81 over TCP and UDP, named serve-<port>-<proto>. */
 export const DEFAULT_PORTS: PortSpec[] = [80, 81].flatMap((port) =>
   (['TCP', 'UDP'] as const).map((protocol) => ({ name: `serve-${port}-${protocol.toLowerCase()}`, port, protocol })));
-
-/** The node lab pods are bound to: $K8S_NODE_NAME, else the host name (as Cilium's agent picks its node name). */
-export function labNodeName(): string {
-  return process.env.K8S_NODE_NAME ?? hostname();
-}
 
 /** The lab's defaults: records and the CNI socket under the lab folder. */
 export function labPodOptions(): LabPodOptions {
@@ -229,44 +223,38 @@ function killEcho(pid: number): void {
   } catch { /* already gone */ }
 }
 
-function coreApi(o: LabPodOptions): CoreV1Api {
+function labCluster(o: LabPodOptions): Cluster {
   if (!existsSync(o.kubeconfig)) throw new Error(`no lab is running: ${o.kubeconfig} does not exist (start one with 'cilium-ts lab up --detach')`);
-  const kc: KubeConfig = loadKubeConfig(o.kubeconfig);
-  return kc.makeApiClient(CoreV1Api);
+  return cluster(o.kubeconfig);
 }
 
 async function ignore409<T>(p: Promise<T>): Promise<void> {
   try {
     await p;
   } catch (e) {
-    if (statusOf(e) !== 409) throw e;
+    if (!(e instanceof ApiError && e.code === 409)) throw e;
   }
 }
 
 /** The lab's node and the namespace's default service account (the ServiceAccount admission
  * plugin refuses pods without it; the lab's controller-manager makes it, a bare control plane does not). */
-async function ensurePrerequisites(api: CoreV1Api, nodeName: string, namespace: string): Promise<void> {
-  try {
-    await api.readNode({ name: nodeName });
-  } catch (e) {
-    if (statusOf(e) !== 404) throw e;
-    await ignore409(api.createNode({ body: { metadata: { name: nodeName, labels: { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux' } } } }));
+async function ensurePrerequisites(k8s: Cluster, nodeName: string, namespace: string): Promise<void> {
+  if (!(await k8s.get('Node', nodeName))) {
+    await ignore409(k8s.create('Node', { metadata: { name: nodeName, labels: { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux' } } }));
   }
-  try {
-    await api.readNamespacedServiceAccount({ name: 'default', namespace });
-  } catch (e) {
-    if (statusOf(e) !== 404) throw e;
-    await ignore409(api.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'default' } } }));
+  if (!(await k8s.get('ServiceAccount', 'default', namespace))) {
+    await ignore409(k8s.create('ServiceAccount', { metadata: { name: 'default', namespace } }));
   }
 }
 
-function podObject(namespace: string, name: string, nodeName: string, labels: Record<string, string>, ports: PortSpec[]): V1Pod {
+function podObject(namespace: string, name: string, nodeName: string, labels: Record<string, string>, ports: PortSpec[]): Pod {
   return {
     apiVersion: 'v1', kind: 'Pod',
     metadata: { name, namespace, labels },
     spec: {
       nodeName,
       automountServiceAccountToken: false,
+      // With no kubelet to confirm a graceful deletion, 0 makes every delete immediate.
       terminationGracePeriodSeconds: 0,
       containers: [{
         name: 'echo', image: 'cilium-ts.io/lab-echo:latest',
@@ -276,38 +264,33 @@ function podObject(namespace: string, name: string, nodeName: string, labels: Re
   };
 }
 
-async function markRunning(api: CoreV1Api, pod: LabPod): Promise<void> {
+/** What kubelet reports for a started pod: a merge patch of the status, so no read-modify-write conflicts. */
+async function markRunning(k8s: Cluster, pod: LabPod): Promise<void> {
   const now = new Date();
-  for (let attempt = 0; ; attempt++) {
-    const cur = await api.readNamespacedPod({ name: pod.name, namespace: pod.namespace });
-    const cond = (type: string) => ({ type, status: 'True', lastTransitionTime: now });
-    cur.status = {
+  const cond = (type: string) => ({ type, status: 'True', lastTransitionTime: now });
+  await k8s.patchStatus('Pod', {
+    metadata: { name: pod.name, namespace: pod.namespace },
+    status: {
       phase: 'Running', podIP: pod.ip, podIPs: [{ ip: pod.ip }], startTime: now,
       conditions: ['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map(cond),
       containerStatuses: [{
         name: 'echo', ready: true, started: true, restartCount: 0, image: 'cilium-ts.io/lab-echo:latest', imageID: '',
         containerID: `cilium-ts-lab://${pod.containerId}`, state: { running: { startedAt: now } },
       }],
-    };
-    try {
-      await api.replaceNamespacedPodStatus({ name: pod.name, namespace: pod.namespace, body: cur });
-      return;
-    } catch (e) {
-      if (statusOf(e) !== 409 || attempt >= 5) throw e;
-    }
-  }
+    },
+  });
 }
 
 /** Adds a pod; on any failure what was made so far is undone. */
 export async function addPod(o: LabPodOptions, namespace: string, name: string, labels: Record<string, string>, ports: PortSpec[] = DEFAULT_PORTS): Promise<LabPod> {
   if (readPod(o, namespace, name)) throw new Error(`lab pod ${namespace}/${name} exists already`);
-  const api = coreApi(o);
+  const k8s = labCluster(o);
   const nodeName = o.nodeName ?? labNodeName();
-  const undo: Array<() => Promise<unknown> | unknown> = [];
+  const undo: Array<() => unknown> = [];
   try {
-    await ensurePrerequisites(api, nodeName, namespace);
-    const created = await api.createNamespacedPod({ namespace, body: podObject(namespace, name, nodeName, labels, ports) });
-    undo.push(() => api.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }));
+    await ensurePrerequisites(k8s, nodeName, namespace);
+    const created = await k8s.create('Pod', podObject(namespace, name, nodeName, labels, ports));
+    undo.push(() => k8s.delete('Pod', name, namespace));
     const netns = netnsName(o, namespace, name);
     const add = await run('ip', ['netns', 'add', netns]);
     if (add.code !== 0) throw new Error(`ip netns add ${netns}: ${add.stderr.trim()}`);
@@ -328,7 +311,7 @@ export async function addPod(o: LabPodOptions, namespace: string, name: string, 
     mkdirSync(o.stateDir, { recursive: true });
     writeFileSync(recordPath(o, namespace, name), JSON.stringify(pod, null, 2) + '\n');
     undo.push(() => rmSync(recordPath(o, namespace, name), { force: true }));
-    await markRunning(api, pod);
+    await markRunning(k8s, pod);
     return pod;
   } catch (e) {
     for (const step of undo.reverse()) {
@@ -364,12 +347,9 @@ export async function deletePod(o: LabPodOptions, namespace: string, name: strin
   }
   let existed = pod !== undefined;
   await attempt(async () => {
-    try {
-      await coreApi(o).deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 });
-      existed = true;
-    } catch (e) {
-      if (statusOf(e) !== 404) throw e;
-    }
+    const k8s = labCluster(o);
+    if (await k8s.get('Pod', name, namespace)) existed = true;
+    await k8s.delete('Pod', name, namespace);
   });
   rmSync(recordPath(o, namespace, name), { force: true });
   rmSync(join(o.stateDir, `${namespace}_${name}.log`), { force: true });
@@ -419,7 +399,7 @@ export async function labPodCommand(args: string[]): Promise<number> {
       return existed ? 0 : 1;
     }
     const ports = values.ports === undefined ? DEFAULT_PORTS : parsePorts(values.ports);
-    const pod = await addPod(o, namespace, name, parseLabels(values.labels!), ports);
+    const pod = await addPod(o, namespace, name, parseLabels(values.labels), ports);
     console.log(`pod ${namespace}/${name} running: ${pod.ip} (netns ${pod.netns})`);
     return 0;
   }

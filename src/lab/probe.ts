@@ -129,7 +129,7 @@ export async function labProbeCommand(args: string[]): Promise<number> {
       timeout: { type: 'string', default: String(DEFAULT_PROBE_TIMEOUT_MS) }, output: { type: 'string', short: 'o', default: 'text' },
     },
   });
-  const protocol = values.protocol!.toUpperCase();
+  const protocol = values.protocol.toUpperCase();
   const port = values.port === undefined ? (protocol === 'ICMP' ? 0 : NaN) : Number(values.port);
   const timeoutMs = Number(values.timeout);
   if ((protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'ICMP') || !Number.isInteger(port) || port < 0 || port > 65535 ||
