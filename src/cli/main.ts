@@ -1,8 +1,23 @@
-// The `cilium-ts` command line.
-import { parseArgs } from 'node:util';
-import { hostname } from 'node:os';
-import { labUp, labDown } from '../lab/lab.ts';
-import { policyValidate } from './policy-validate.ts';
+// The `cilium-ts` command line: a dispatcher. Each command's code is imported when that command
+// runs, so `status` loads the agent client and its renderer, not the lab, the agent or the engine
+// (bench/cli-startup.bench.ts keeps the count honest).
+
+// Built-ins through process.getBuiltinModule, not `import`: an ES module facade reads every export
+// of a built-in, lazy ones too (node:http's load undici, ~18 ms), and the command pays for each.
+const { enableCompileCache } = process.getBuiltinModule('node:module');
+const { homedir } = process.getBuiltinModule('node:os');
+const path = process.getBuiltinModule('node:path');
+
+// Node keeps the compiled (and type-stripped) modules of earlier runs here: a command's second run
+// skips stripping and compiling what the first one loaded. bin/cilium-ts sets NODE_COMPILE_CACHE to
+// the same folder so that main.ts itself is cached too (then this is a no-op); this covers
+// `node src/cli/main.ts` run directly.
+try {
+  const cacheRoot = process.env.CILIUM_TS_CACHE ?? path.join(homedir(), '.cache', 'cilium-ts');
+  enableCompileCache(path.join(cacheRoot, 'node-compile-cache'));
+} catch {
+  // a read-only or missing home: run uncached
+}
 
 const usage = `usage: cilium-ts <command>
 
@@ -48,167 +63,48 @@ const usage = `usage: cilium-ts <command>
                       (--gc-interval → GC_INTERVAL), e.g. from the cilium-ts-operator ConfigMap
 `;
 
-async function lab(args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === 'pod') return (await import('../lab/pods.ts')).labPodCommand(rest);
-  if (sub === 'probe') return (await import('../lab/probe.ts')).labProbeCommand(rest);
-  const { values } = parseArgs({
-    args: rest,
-    options: { detach: { type: 'boolean', short: 'd', default: false }, quiet: { type: 'boolean', default: false } },
-  });
-  if (sub === 'up') return labUp({ detach: values.detach!, quiet: values.quiet! });
-  if (sub === 'down') return labDown();
-  process.stderr.write(usage);
-  return 2;
-}
+type Command = (args: string[]) => Promise<number | undefined>;
 
-async function policy(args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === 'get' || sub === 'explain') return inspect('policy', args);
-  if (sub !== 'validate') {
-    process.stderr.write(usage);
-    return 2;
-  }
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: { output: { type: 'string', short: 'o', default: 'text' } },
-  });
-  if (values.output !== 'text' && values.output !== 'json') {
-    process.stderr.write(`cilium-ts: --output must be text or json, not ${values.output}\n`);
-    return 2;
-  }
-  return policyValidate(positionals, values.output);
-}
+const inspect =
+  (cmd: string): Command =>
+  async (args) =>
+    (await import('./inspect.ts')).inspectCommand(cmd, args);
 
-async function inspect(cmd: string, args: string[]): Promise<number> {
-  const { inspectCommand } = await import('./inspect.ts');
-  const code = await inspectCommand(cmd, args);
-  if (code !== undefined) return code;
-  process.stderr.write(`cilium-ts: unknown command '${[cmd, ...args.filter((a) => !a.startsWith('-'))].slice(0, 3).join(' ')}'\n${usage}`);
-  return 2;
-}
-
-async function webhook(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      kubeconfig: { type: 'string' },
-      port: { type: 'string', default: '9443' },
-      namespace: { type: 'string', default: process.env.POD_NAMESPACE ?? 'kube-system' },
-      service: { type: 'string', default: 'cilium-ts-webhook' },
-    },
-  });
-  const { runWebhook } = await import('../webhooks/webhook.ts');
-  const { loadKubeConfig } = await import('../lib/kube.ts');
-  const running = await runWebhook({
-    kc: loadKubeConfig(values.kubeconfig),
-    namespace: values.namespace!,
-    port: Number(values.port),
-    service: values.service,
-  });
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await running.stop();
-  return 0;
-}
-
-async function operator(args: string[]): Promise<number> {
-  const { settingNames, configFrom, runOperator } = await import('../operator.ts');
-  const { values } = parseArgs({
-    args,
-    options: Object.fromEntries(settingNames.map((n) => [n, { type: 'string' as const }])),
-  });
-  const running = await runOperator({ config: configFrom(values as Record<string, string | undefined>) });
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await running.stop();
-  return 0;
-}
-
-async function agent(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      kubeconfig: { type: 'string' },
-      'node-name': { type: 'string', default: process.env.K8S_NODE_NAME ?? hostname() },
-      'state-dir': { type: 'string', default: '/var/run/cilium-ts/state' },
-      'cni-socket': { type: 'string', default: '/var/run/cilium-ts/cni.sock' },
-      'pin-root': { type: 'string' },
-      'enforcement-mode': { type: 'string', default: process.env.ENFORCEMENT_MODE ?? 'default' },
-      'cluster-name': { type: 'string', default: process.env.CLUSTER_NAME ?? 'default' },
-      'pod-cidr': { type: 'string' },
-      'health-port': { type: 'string', default: '9962' },
-      'health-host': { type: 'string', default: '0.0.0.0' },
-      'hubble-listen': { type: 'string', default: process.env.HUBBLE_LISTEN ?? ':4245' },
-      'flow-capacity': { type: 'string', default: '4095' },
-      'api-socket': { type: 'string', default: '/var/run/cilium-ts/agent.sock' },
-    },
-  });
-  const mode = values['enforcement-mode'];
-  if (mode !== 'default' && mode !== 'always' && mode !== 'never') {
-    process.stderr.write(`cilium-ts agent: --enforcement-mode must be default, always or never, not ${mode}\n`);
-    return 2;
-  }
-  const { Agent } = await import('../agent/agent.ts');
-  const { loadKubeConfig } = await import('../lib/kube.ts');
-  const running = await Agent.start({
-    kc: loadKubeConfig(values.kubeconfig), nodeName: values['node-name']!, stateDir: values['state-dir']!,
-    socketPath: values['cni-socket']!, enforcementMode: mode, clusterName: values['cluster-name']!,
-    healthPort: Number(values['health-port']), healthHost: values['health-host']!,
-    hubbleListen: values['hubble-listen']!.startsWith(':') ? `0.0.0.0${values['hubble-listen']}` : values['hubble-listen']!,
-    flowCapacity: Number(values['flow-capacity']), apiSocket: values['api-socket']!,
-    ...(values['pin-root'] ? { pinRoot: values['pin-root'] } : {}),
-    ...(values['pod-cidr'] ? { podCidr: values['pod-cidr'] } : {}),
-  });
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await running.stop();
-  return 0;
-}
+const commands: Record<string, Command> = {
+  lab: async (args) => (await import('./lab-command.ts')).labCommand(args),
+  policy: async (args) => {
+    if (args[0] === 'validate') return (await import('./policy-validate.ts')).policyValidateCommand(args.slice(1));
+    return inspect('policy')(args);
+  },
+  observe: async (args) => (await import('./observe.ts')).observeCommand(args),
+  webhook: async (args) => (await import('./components.ts')).webhookCommand(args),
+  operator: async (args) => (await import('./components.ts')).operatorCommand(args),
+  agent: async (args) => (await import('./components.ts')).agentCommand(args),
+  status: inspect('status'),
+  endpoint: inspect('endpoint'),
+  identity: inspect('identity'),
+  bpf: inspect('bpf'),
+  map: inspect('map'),
+};
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case 'lab':
-      return lab(rest);
-    case 'policy':
-      return policy(rest);
-    case 'webhook':
-      return webhook(rest);
-    case 'operator':
-      return operator(rest);
-    case 'agent':
-      return agent(rest);
-    case 'observe':
-      return (await import('./observe.ts')).observeCommand(rest);
-    case 'status':
-    case 'endpoint':
-    case 'identity':
-    case 'bpf':
-    case 'map':
-      return inspect(cmd, rest);
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(usage);
-      return cmd === undefined ? 2 : 0;
-    default:
-      process.stderr.write(`cilium-ts: unknown command '${cmd}'\n${usage}`);
-      return 2;
+  if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    process.stdout.write(usage);
+    return cmd === undefined ? 2 : 0;
   }
+  const run = Object.hasOwn(commands, cmd) ? commands[cmd] : undefined;
+  const code = await run?.(rest);
+  if (code !== undefined) return code;
+  const words = [cmd, ...rest.filter((a) => !a.startsWith('-'))].slice(0, 3).join(' ');
+  process.stderr.write(`cilium-ts: unknown command '${run ? words : cmd}'\n${usage}`);
+  return 2;
 }
 
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (err) {
   process.stderr.write(`cilium-ts: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
+  // a bad flag value (src/cli/flags.ts) is a usage error, as parseArgs' own are not
+  process.exitCode = err instanceof Error && err.name === 'FlagError' ? 2 : 1;
 }

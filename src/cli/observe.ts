@@ -35,7 +35,7 @@ const shortFilters: Record<string, string> = { namespace: 'n', label: 'l', type:
 export async function defaultHubbleAddress(): Promise<string[]> {
   const env = process.env.HUBBLE_SERVER;
   if (env) return splitServers([env]);
-  const { labPaths } = await import('../lab/lab.ts');
+  const { labPaths } = await import('../lab/paths.ts');
   const file = join(labPaths().dir, 'hubble.addr');
   if (existsSync(file)) {
     const servers = splitServers(readFileSync(file, 'utf8').split('\n'));

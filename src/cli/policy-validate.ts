@@ -1,8 +1,8 @@
 // `cilium-ts policy validate [PATH|-]...`: the admission webhook's checks, offline, for GitOps
 // pipelines (`kustomize build overlays/prod | cilium-ts policy validate -`).
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
+import { expand, readSource } from './manifests.ts';
 import { validate, owns } from '../webhooks/validate.ts';
 import type { ValidationIssue } from '../webhooks/issues.ts';
 
@@ -22,37 +22,6 @@ export interface ValidateSummary {
   skipped: number;
   invalid: number;
   reports: DocumentReport[];
-}
-
-function expand(path: string): string[] {
-  if (path === '-') return ['-'];
-  if (statSync(path).isDirectory()) {
-    return readdirSync(path)
-      .sort()
-      .flatMap((n) => {
-        const p = join(path, n);
-        return statSync(p).isDirectory() ? expand(p) : /\.(ya?ml|json)$/i.test(n) ? [p] : [];
-      });
-  }
-  return [path];
-}
-
-function readSource(file: string): string {
-  return file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
-}
-
-/** Every parsed object of the files, folders (recursively) and stdin ('-') named; YAML errors throw. */
-export function readManifests(paths: string[]): Array<Record<string, unknown>> {
-  const out: Array<Record<string, unknown>> = [];
-  for (const file of paths.flatMap(expand)) {
-    for (const doc of parseAllDocuments(readSource(file))) {
-      if (doc.errors.length) throw new Error(`${file === '-' ? '<stdin>' : file}: not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
-      const obj = doc.toJS() as unknown;
-      const items = (obj as { kind?: string; items?: unknown[] } | null)?.kind?.endsWith('List') ? (obj as { items: unknown[] }).items : [obj];
-      for (const o of items) if (o && typeof o === 'object') out.push(o as Record<string, unknown>);
-    }
-  }
-  return out;
 }
 
 /** Validate every document of every file; kinds we do not own are counted as skipped. */
@@ -86,7 +55,7 @@ export function validateSources(paths: string[]): ValidateSummary {
         }
         summary.documents++;
         const result = validate(item);
-        const meta = ((item as { metadata?: { name?: string; namespace?: string } }).metadata ?? {}) as { name?: string; namespace?: string };
+        const meta = (item as { metadata?: { name?: string; namespace?: string } }).metadata ?? {};
         if (result.errors.length) summary.invalid++;
         summary.reports.push({
           file: label,
@@ -124,4 +93,18 @@ export function policyValidate(paths: string[], output: 'text' | 'json'): number
     );
   }
   return summary.invalid > 0 ? 1 : 0;
+}
+
+/** `policy validate [PATH|-]... [-o text|json]`; no path reads stdin. */
+export function policyValidateCommand(args: string[]): number {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { output: { type: 'string', short: 'o', default: 'text' } },
+  });
+  if (values.output !== 'text' && values.output !== 'json') {
+    process.stderr.write(`cilium-ts: --output must be text or json, not ${values.output}\n`);
+    return 2;
+  }
+  return policyValidate(positionals, values.output);
 }

@@ -1,0 +1,97 @@
+// `cilium-ts webhook|operator|agent`: the long-running components, each until SIGINT/SIGTERM. Their
+// code is imported only once the flags are read, so a typo costs no start-up of the component.
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { integerFlag, portFlag } from './flags.ts';
+
+function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+}
+
+export async function webhookCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      kubeconfig: { type: 'string' },
+      port: { type: 'string', default: '9443' },
+      namespace: { type: 'string', default: process.env.POD_NAMESPACE ?? 'kube-system' },
+      service: { type: 'string', default: 'cilium-ts-webhook' },
+    },
+  });
+  const port = portFlag('port', values.port);
+  const { runWebhook } = await import('../webhooks/webhook.ts');
+  const { loadKubeConfig } = await import('../lib/kube.ts');
+  const running = await runWebhook({
+    kc: loadKubeConfig(values.kubeconfig),
+    namespace: values.namespace,
+    port,
+    service: values.service,
+  });
+  await untilSignal();
+  await running.stop();
+  return 0;
+}
+
+export async function operatorCommand(args: string[]): Promise<number> {
+  const { settingNames, configFrom, runOperator } = await import('../operator.ts');
+  const { values } = parseArgs({
+    args,
+    options: Object.fromEntries(settingNames.map((n) => [n, { type: 'string' as const }])),
+  });
+  const running = await runOperator({ config: configFrom(values) });
+  await untilSignal();
+  await running.stop();
+  return 0;
+}
+
+export async function agentCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      kubeconfig: { type: 'string' },
+      'node-name': { type: 'string', default: process.env.K8S_NODE_NAME ?? hostname() },
+      'state-dir': { type: 'string', default: '/var/run/cilium-ts/state' },
+      'cni-socket': { type: 'string', default: '/var/run/cilium-ts/cni.sock' },
+      'pin-root': { type: 'string' },
+      'enforcement-mode': { type: 'string', default: process.env.ENFORCEMENT_MODE ?? 'default' },
+      'cluster-name': { type: 'string', default: process.env.CLUSTER_NAME ?? 'default' },
+      'pod-cidr': { type: 'string' },
+      'health-port': { type: 'string', default: '9962' },
+      'health-host': { type: 'string', default: '0.0.0.0' },
+      'hubble-listen': { type: 'string', default: process.env.HUBBLE_LISTEN ?? ':4245' },
+      'flow-capacity': { type: 'string', default: '4095' },
+      'api-socket': { type: 'string', default: '/var/run/cilium-ts/agent.sock' },
+    },
+  });
+  const mode = values['enforcement-mode'];
+  if (mode !== 'default' && mode !== 'always' && mode !== 'never') {
+    process.stderr.write(`cilium-ts agent: --enforcement-mode must be default, always or never, not ${mode}\n`);
+    return 2;
+  }
+  const healthPort = portFlag('health-port', values['health-port']);
+  const flowCapacity = integerFlag('flow-capacity', values['flow-capacity']);
+  const hubble = values['hubble-listen'];
+  const { Agent } = await import('../agent/agent.ts');
+  const { loadKubeConfig } = await import('../lib/kube.ts');
+  const running = await Agent.start({
+    kc: loadKubeConfig(values.kubeconfig),
+    nodeName: values['node-name'],
+    stateDir: values['state-dir'],
+    socketPath: values['cni-socket'],
+    enforcementMode: mode,
+    clusterName: values['cluster-name'],
+    healthPort,
+    healthHost: values['health-host'],
+    hubbleListen: hubble.startsWith(':') ? `0.0.0.0${hubble}` : hubble,
+    flowCapacity,
+    apiSocket: values['api-socket'],
+    ...(values['pin-root'] ? { pinRoot: values['pin-root'] } : {}),
+    ...(values['pod-cidr'] ? { podCidr: values['pod-cidr'] } : {}),
+  });
+  await untilSignal();
+  await running.stop();
+  return 0;
+}
