@@ -6,16 +6,17 @@ import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { dropReasonNames } from '../datapath/constants.ts';
 import { formatLabelSet, formatRuleRef, protocolNumber } from '../policy/index.ts';
-import type { Agent } from './agent.ts';
+import { policyMapEntries } from '../datapath/policy-encoding.ts';
+import type { AgentView } from './types.ts';
 
-export const DEFAULT_AGENT_SOCKET = '/var/run/cilium-ts/agent.sock';
+export { DEFAULT_AGENT_SOCKET } from './api-socket.ts';
 
 type Handler = (q: URLSearchParams, params: string[]) => unknown;
 
 class NotFound extends Error {}
 class BadRequest extends Error {}
 
-export function agentRoutes(agent: Agent): Array<[RegExp, Handler]> {
+export function agentRoutes(agent: AgentView): Array<[RegExp, Handler]> {
   const endpoint = (id: string) => {
     const ep = agent.localEndpoints().find((e) => String(e.id) === id || `${e.namespace}/${e.pod}` === id);
     if (!ep) throw new NotFound(`no endpoint ${id} on this node`);
@@ -27,7 +28,7 @@ export function agentRoutes(agent: Agent): Array<[RegExp, Handler]> {
     [/^\/v1\/endpoint\/(.+)$/, (_q, [id]) => {
       const ep = endpoint(decodeURIComponent(id!));
       const policy = agent.engine.policyOf(ep.id);
-      return { ...ep, policy: { enforceIngress: !!policy?.enforceIngress, enforceEgress: !!policy?.enforceEgress, entries: policy?.entries.length ?? 0 } };
+      return { ...ep, policy: { enforceIngress: !!policy?.enforceIngress, enforceEgress: !!policy?.enforceEgress, entries: policyMapEntries(policy).length } };
     }],
     [/^\/v1\/identity$/, () => [...agent.engine.identities()].sort((a, b) => a[0] - b[0]).map(([id, labels]) => ({ id, labels: formatLabelSet(labels) }))],
     [/^\/v1\/identity\/(\d+)$/, (_q, [id]) => {
@@ -57,8 +58,8 @@ export function agentRoutes(agent: Agent): Array<[RegExp, Handler]> {
     }],
     [/^\/v1\/bpf\/policy\/(.+)$/, (_q, [id]) => {
       const ep = endpoint(decodeURIComponent(id!));
-      const desired = new Map((agent.engine.policyOf(ep.id)?.entries ?? []).map((e) => [JSON.stringify(e.key), e.rules.map(formatRuleRef)]));
-      return agent.kernelPolicy(ep.id).map(([key, entry]) => ({
+      const desired = new Map(policyMapEntries(agent.engine.policyOf(ep.id)).map((e) => [JSON.stringify(e.key), e.rules.map(formatRuleRef)]));
+      return agent.datapath.endpointPolicyEntries(ep.id).map(([key, entry]) => ({
         identity: key.identity, direction: key.direction, protocol: key.protocol, port: key.port, portPrefixLen: key.portPrefixLen,
         verdict: entry.deny ? 'deny' : 'allow', rules: desired.get(JSON.stringify(key)) ?? [],
       }));
@@ -71,13 +72,13 @@ export function agentRoutes(agent: Agent): Array<[RegExp, Handler]> {
     [/^\/v1\/bpf\/metrics$/, () => agent.datapath.maps.metrics.entries().map(([k, v]) => ({
       reason: k.reason, reasonName: dropReasonNames[k.reason] ?? String(k.reason), direction: k.direction, packets: Number(v.count), bytes: Number(v.bytes),
     }))],
-    [/^\/v1\/map$/, () => agent.mapStats()],
+    [/^\/v1\/map$/, () => agent.datapath.mapStats()],
   ];
 }
 
 export interface AgentApiServer { socketPath: string; close(): Promise<void> }
 
-export async function startAgentApi(agent: Agent, socketPath: string): Promise<AgentApiServer> {
+export async function startAgentApi(agent: AgentView, socketPath: string): Promise<AgentApiServer> {
   const routes = agentRoutes(agent);
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://agent');

@@ -10,8 +10,9 @@ import { evaluate, formatLabelSet, type PolicyRef, type RuleRef } from '../polic
 import { FlowRing } from '../hubble/flow-ring.ts';
 import { flowFromEvent, type EndpointInfo, type Flow } from '../hubble/flow.ts';
 import { dropReasonName } from '../hubble/proto.ts';
-import { startHubbleServer, type HubbleServer } from '../hubble/server.ts';
-import type { Agent } from './agent.ts';
+import { flowsRate, startHubbleServer, type HubbleServer } from '../hubble/server.ts';
+import type { LxcDatapath } from '../datapath/loader.ts';
+import type { EndpointSource, FlowStats, PolicyView } from './types.ts';
 
 /** "CiliumNetworkPolicy/ns/name spec.ingress[0]": the form Hubble flows carry (src/hubble/flow.ts). */
 export function ruleText(r: RuleRef): string {
@@ -31,29 +32,37 @@ export interface FlowPipelineOptions {
   lostPollMs?: number;
 }
 
+/** What the pipeline reads: the kernel's ring, the endpoints that name both ends, the engine. */
+export interface FlowSources {
+  nodeName: string;
+  datapath: Pick<LxcDatapath, 'addon' | 'maps' | 'eventsLost'>;
+  endpoints: () => EndpointSource | undefined;
+  engine: Pick<PolicyView, 'policyOf' | 'identities'>;
+}
+
 export class FlowPipeline {
   readonly ring: FlowRing;
   server?: HubbleServer;
-  readonly #agent: Agent;
+  readonly #src: FlowSources;
   #rb: NativeRingBuffer | undefined;
   #lostSeen = 0;
   #timer: NodeJS.Timeout | undefined;
   /** flows by verdict, for metrics */
   readonly processed = new Map<string, number>();
 
-  constructor(agent: Agent, opts: FlowPipelineOptions = {}) {
-    this.#agent = agent;
+  constructor(sources: FlowSources, opts: FlowPipelineOptions = {}) {
+    this.#src = sources;
     this.ring = new FlowRing(opts.capacity ?? 4095);
   }
 
   async start(opts: FlowPipelineOptions = {}): Promise<void> {
-    const dp = this.#agent.datapath;
+    const dp = this.#src.datapath;
     this.#lostSeen = dp.eventsLost();
     this.#rb = new dp.addon.RingBuffer(dp.maps.eventsFd, (rec) => this.#onRecord(rec));
     this.#rb.unref();
     this.#timer = setInterval(() => this.#pollLost(), opts.lostPollMs ?? 1000);
     this.#timer.unref();
-    if (opts.listen) this.server = await startHubbleServer({ ring: this.ring, nodeName: this.#agent.opts.nodeName, listen: opts.listen });
+    if (opts.listen) this.server = await startHubbleServer({ ring: this.ring, nodeName: this.#src.nodeName, listen: opts.listen });
   }
 
   async stop(): Promise<void> {
@@ -69,12 +78,12 @@ export class FlowPipeline {
     this.#pollLost();
   }
 
-  stats() {
-    return { ...this.ring.stats(), address: this.server?.address ?? null };
+  stats(): FlowStats {
+    return { ...this.ring.stats(), address: this.server?.address ?? null, rate: flowsRate(this.ring) };
   }
 
   #pollLost(): void {
-    const now = this.#agent.datapath.eventsLost();
+    const now = this.#src.datapath.eventsLost();
     if (now > this.#lostSeen) this.ring.recordLost(now - this.#lostSeen);
     this.#lostSeen = now;
   }
@@ -93,9 +102,8 @@ export class FlowPipeline {
   }
 
   toFlow(ev: FlowEvent): Flow {
-    const a = this.#agent;
     return flowFromEvent(ev, {
-      nodeName: a.opts.nodeName,
+      nodeName: this.#src.nodeName,
       endpoint: (identity, ip) => this.#endpointInfo(identity, ip),
       rules: this.#decidingRules(ev),
       dropReasonName,
@@ -103,18 +111,18 @@ export class FlowPipeline {
   }
 
   #endpointInfo(identity: number, ip: string): EndpointInfo | undefined {
-    const a = this.#agent;
-    const local = a.localEndpoints().find((e) => e.ip === ip);
+    const eps = this.#src.endpoints();
+    const local = eps?.localEndpoints().find((e) => e.ip === ip);
     if (local) return { id: local.id, namespace: local.namespace, podName: local.pod, labels: local.labels };
-    const remote = a.remoteEndpointByIp(ip);
-    const labels = a.engine.identities().get(identity);
+    const remote = eps?.remoteEndpointByIp(ip);
+    const labels = this.#src.engine.identities().get(identity);
     if (remote) return { namespace: remote.namespace, podName: remote.name, ...(labels ? { labels: formatLabelSet(labels) } : {}) };
     return labels ? { labels: formatLabelSet(labels) } : undefined;
   }
 
   /** The rules behind the verdict, as the endpoint's policy says (what the datapath looked up). */
   #decidingRules(ev: FlowEvent): string[] {
-    const policy = this.#agent.engine.policyOf(ev.epId);
+    const policy = this.#src.engine.policyOf(ev.epId);
     if (!policy) return [];
     const peer = ev.direction === 'ingress' ? ev.srcIdentity : ev.dstIdentity;
     const icmp = ev.protocol === IpProto.ICMP || ev.protocol === IpProto.ICMPV6;

@@ -165,5 +165,5 @@ export function identityObject(id: number, labels: LabelSet): CiliumIdentity {
       annotations: { ...identityMetadata.annotations },
     },
     'security-labels': { ...labels },
-  } as CiliumIdentity;
+  };
 }

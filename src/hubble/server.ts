@@ -165,7 +165,7 @@ async function streamFlows(o: Observed, call: Writable, req: GetFlowsRequest): P
 }
 
 /** Flows per second over the last minute, from the flows' own times. */
-function flowsRate(ring: FlowRing): number {
+export function flowsRate(ring: FlowRing): number {
   const horizon = (Date.now() - 60_000) * 1e6;
   let n = 0;
   for (const { flow } of ring.newestFirst()) {

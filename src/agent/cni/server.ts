@@ -17,12 +17,13 @@ import {
   type EndpointRecord, type EndpointState, type PodCidrInfo,
 } from '../endpoint-state.ts';
 import { checkVeth, ensureVeth, hostIfnameFor, linkExists, macsFor, removeVeth, type VethSpec } from '../endpoint-net.ts';
+import { ReservedIdentity } from '../../policy/api/index.ts';
 import {
   CniError, CniErrorCode, DEFAULT_SOCKET_PATH, toErrorBody, type CniRequest, type CniResponse, type CniResult,
 } from './protocol.ts';
 
 /** Cilium's reserved identity "init": an endpoint whose labels are not resolved yet. */
-export const IDENTITY_INIT = 5;
+export const IDENTITY_INIT = ReservedIdentity.INIT;
 
 /** What the agent learns about a new or removed pod attachment. */
 export interface EndpointEvent {

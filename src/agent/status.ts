@@ -1,0 +1,36 @@
+// What `cilium-ts status` shows, built from the parts' views (pure).
+import type { AgentStatus, DatapathView, FlowStats, LocalEndpointInfo, PolicyView } from './types.ts';
+
+export interface StatusInput {
+  node: string;
+  /** 'stopping', or what keeps the agent from being ready, or undefined */
+  problem: string | undefined;
+  watches: AgentStatus['kubernetes'];
+  datapath: Pick<DatapathView, 'pinRoot' | 'mapStats'>;
+  podCidr: string | undefined;
+  enforcementMode: string;
+  endpoints: LocalEndpointInfo[];
+  engine: Pick<PolicyView, 'identities' | 'rules'>;
+  flows: FlowStats | undefined;
+}
+
+export function agentStatus(s: StatusInput): AgentStatus {
+  const eps = s.endpoints;
+  return {
+    node: s.node,
+    agent: s.problem ?? 'ok',
+    kubernetes: s.watches,
+    datapath: { mode: 'tc (bpf_lxc on each pod veth)', pinRoot: s.datapath.pinRoot, podCidr: s.podCidr ?? null },
+    enforcementMode: s.enforcementMode,
+    endpoints: {
+      total: eps.length,
+      ready: eps.filter((e) => e.state === 'ready').length,
+      enforcingIngress: eps.filter((e) => e.ingress).length,
+      enforcingEgress: eps.filter((e) => e.egress).length,
+    },
+    identities: s.engine.identities().size,
+    policies: new Set(s.engine.rules().map((r) => `${r.policy.kind}/${r.policy.namespace ?? ''}/${r.policy.name}`)).size,
+    maps: s.datapath.mapStats().map((m) => ({ ...m, pressure: m.maxEntries ? m.entries / m.maxEntries : 0 })),
+    ...(s.flows ? { flows: s.flows } : {}),
+  };
+}
