@@ -15,7 +15,9 @@ const policy = {
     ingress: [
       {
         fromEndpoints: [{ matchLabels: { app: 'client', 'k8s:io.kubernetes.pod.namespace': 'shop' } }],
-        toPorts: [{ ports: [{ port: '8080', protocol: 'TCP' }], rules: { http: [{ method: 'GET', path: '/api/v[0-9]+/.*' }] } }],
+        toPorts: [
+          { ports: [{ port: '8080', protocol: 'TCP' }], rules: { http: [{ method: 'GET', path: '/api/v[0-9]+/.*' }] } },
+        ],
       },
     ],
     egress: [{ toCIDRSet: [{ cidr: '10.0.0.0/8', except: ['10.96.0.0/12'] }] }, { toEntities: ['kube-apiserver'] }],
@@ -25,7 +27,12 @@ const body = (uid: number) =>
   JSON.stringify({
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
-    request: { uid: String(uid), kind: { group: 'cilium.io', version: 'v2', kind: 'CiliumNetworkPolicy' }, operation: 'CREATE', object: policy },
+    request: {
+      uid: String(uid),
+      kind: { group: 'cilium.io', version: 'v2', kind: 'CiliumNetworkPolicy' },
+      operation: 'CREATE',
+      object: policy,
+    },
   });
 
 function quantile(sorted: number[], q: number): number {
@@ -37,17 +44,34 @@ async function main(): Promise<void> {
   const cert = await issue(ca, { commonName: 'localhost', usage: 'server', ipAddresses: ['127.0.0.1'] });
   // logs stay on, as in production (JSON to stderr): their cost is part of the figure
   const log = logger('webhook');
-  const server = await startWebhookServer({ host: '127.0.0.1', port: 0, certPem: cert.certPem, keyPem: cert.keyPem, log });
+  const server = await startWebhookServer({
+    host: '127.0.0.1',
+    port: 0,
+    certPem: cert.certPem,
+    keyPem: cert.keyPem,
+    log,
+  });
   const agent = new Agent({ keepAlive: true, maxSockets: 16, ca: ca.certPem });
   let uid = 0;
   const send = () =>
     new Promise<number>((resolve, reject) => {
       const started = process.hrtime.bigint();
       const req = request(
-        { host: '127.0.0.1', port: server.port, path: '/validate', method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+        {
+          host: '127.0.0.1',
+          port: server.port,
+          path: '/validate',
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json' },
+        },
         (res) => {
           res.resume();
-          res.on('end', () => (res.statusCode === 200 ? resolve(Number(process.hrtime.bigint() - started) / 1e6) : reject(new Error(`HTTP ${res.statusCode}`))));
+          res.on('end', () =>
+            res.statusCode === 200
+              ? resolve(Number(process.hrtime.bigint() - started) / 1e6)
+              : reject(new Error(`HTTP ${res.statusCode}`)),
+          );
         },
       );
       req.on('error', reject);

@@ -26,7 +26,8 @@ if (process.getuid?.() !== 0) {
 
 const RULE_COUNTS = [10, 1_000, 10_000, 100_000];
 const CONNECT_SECONDS = Number(process.env.BENCH_CONNECT_SECONDS ?? 3);
-const PEER_ID = 2000, POD_ID = 1000;
+const PEER_ID = 2000,
+  POD_ID = 1000;
 
 function table(title: string, head: string[], rows: string[][]): void {
   const all = [head, ...rows];
@@ -39,7 +40,13 @@ function table(title: string, head: string[], rows: string[][]): void {
 function policyOf(n: number, port: number): Array<[PolicyKey, PolicyEntry]> {
   const out: Array<[PolicyKey, PolicyEntry]> = [];
   for (let i = 0; i < n - 1; i++) {
-    const key: PolicyKey = { identity: 100_000 + i, direction: 'ingress', protocol: IpProto.TCP, port, portPrefixLen: 16 };
+    const key: PolicyKey = {
+      identity: 100_000 + i,
+      direction: 'ingress',
+      protocol: IpProto.TCP,
+      port,
+      portPrefixLen: 16,
+    };
     out.push([key, policyEntryFor(key)]);
   }
   const key: PolicyKey = { identity: PEER_ID, direction: 'ingress', protocol: IpProto.TCP, port, portPrefixLen: 16 };
@@ -67,8 +74,12 @@ function connectRate(from: Pod, host: string, port: number, seconds: number): Pr
 
 /** A chain of n rules on the server's veth, as iptables-restore input (one syscall batch). */
 function iptablesRules(chain: string, server: Pod, client: Pod, n: number, port: number): string {
-  const lines = ['*filter', `:${chain} - [0:0]`, `-A FORWARD -o ${server.hostIf} -j ${chain}`,
-    `-A ${chain} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`];
+  const lines = [
+    '*filter',
+    `:${chain} - [0:0]`,
+    `-A FORWARD -o ${server.hostIf} -j ${chain}`,
+    `-A ${chain} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`,
+  ];
   for (let i = 0; i < n - 1; i++) {
     lines.push(`-A ${chain} -s 198.18.${(i >> 8) & 0xff}.${i & 0xff}/32 -p tcp --dport ${port} -j ACCEPT`);
   }
@@ -90,13 +101,20 @@ let server: Pod | undefined;
 let serverProc: ChildProcess | undefined;
 try {
   // --- 1. per-packet decision time by rule count -----------------------------------------------
-  const POD = '10.200.0.10', PEER = '10.200.0.20';
+  const POD = '10.200.0.10',
+    PEER = '10.200.0.20';
   dp.maps.ipcache.update(`${POD}/32`, { identity: POD_ID, tunnelEndpoint: null, flags: 0 });
   dp.maps.ipcache.update(`${PEER}/32`, { identity: PEER_ID, tunnelEndpoint: null, flags: 0 });
-  const ns = (data: Buffer, repeat = 200_000): number => dp.addon.progTestRun(dp.progs.toContainer, data, { repeat }).duration;
+  const ns = (data: Buffer, repeat = 200_000): number =>
+    dp.addon.progTestRun(dp.progs.toContainer, data, { repeat }).duration;
   dp.maps.endpoints.delete(1);
   const base = ns(pk.tcp4(PEER, POD, 40000, 80));
-  dp.maps.endpoints.update(1, { epId: 1, identity: POD_ID, flags: EndpointFlags.ENFORCE_INGRESS, mode: EnforcementMode.DEFAULT });
+  dp.maps.endpoints.update(1, {
+    epId: 1,
+    identity: POD_ID,
+    flags: EndpointFlags.ENFORCE_INGRESS,
+    mode: EnforcementMode.DEFAULT,
+  });
   const perPacket: string[][] = [['not an endpoint (lookup miss, pass)', '-', `${base}`, '-']];
   let first = 0;
   for (const n of RULE_COUNTS) {
@@ -106,10 +124,18 @@ try {
     // A new flow on a port the policy does not allow: the full policy walk, an event, metrics.
     const deny = ns(pk.tcp4(PEER, POD, 40002, 81));
     first ||= deny;
-    perPacket.push([`new flow judged by policy, ${n.toLocaleString('en')} entries`, loadMs.toFixed(0), `${deny}`, `${(deny / first).toFixed(2)}x`]);
+    perPacket.push([
+      `new flow judged by policy, ${n.toLocaleString('en')} entries`,
+      loadMs.toFixed(0),
+      `${deny}`,
+      `${(deny / first).toFixed(2)}x`,
+    ]);
   }
-  table('Per-packet decision time (BPF_PROG_TEST_RUN, 200,000 repeats)',
-    ['case', 'policy write ms', 'ns/packet', 'vs 10 entries'], perPacket);
+  table(
+    'Per-packet decision time (BPF_PROG_TEST_RUN, 200,000 repeats)',
+    ['case', 'policy write ms', 'ns/packet', 'vs 10 entries'],
+    perPacket,
+  );
 
   // --- 2. real TCP connection rate, eBPF vs iptables -------------------------------------------
   const subnet = subnetBase();
@@ -124,7 +150,12 @@ try {
   const unfiltered = await connectRate(client, server.ip, PORT, CONNECT_SECONDS);
   const rates: string[][] = [];
   for (const n of RULE_COUNTS) {
-    dp.maps.endpoints.update(server.hostIfindex, { epId: 2, identity: POD_ID, flags: EndpointFlags.ENFORCE_INGRESS, mode: EnforcementMode.DEFAULT });
+    dp.maps.endpoints.update(server.hostIfindex, {
+      epId: 2,
+      identity: POD_ID,
+      flags: EndpointFlags.ENFORCE_INGRESS,
+      mode: EnforcementMode.DEFAULT,
+    });
     dp.replaceEndpointPolicy(2, policyOf(n, PORT));
     dp.attach(client.hostIfindex);
     dp.attach(server.hostIfindex);
@@ -144,30 +175,65 @@ try {
     } finally {
       iptablesClear(chain, server);
     }
-    rates.push([`${n.toLocaleString('en')} rules`, ebpf.toFixed(0), ipt.toFixed(0), `${(ebpf / ipt).toFixed(2)}x`, loadMs.toFixed(0)]);
+    rates.push([
+      `${n.toLocaleString('en')} rules`,
+      ebpf.toFixed(0),
+      ipt.toFixed(0),
+      `${(ebpf / ipt).toFixed(2)}x`,
+      loadMs.toFixed(0),
+    ]);
   }
-  table(`TCP connections/s through a veth (${CONNECT_SECONDS} s each, 4 in flight; unfiltered: ${unfiltered.toFixed(0)} conn/s)`,
-    ['rules', 'eBPF conn/s', 'iptables conn/s', 'eBPF/iptables', 'iptables-restore ms'], rates);
+  table(
+    `TCP connections/s through a veth (${CONNECT_SECONDS} s each, 4 in flight; unfiltered: ${unfiltered.toFixed(0)} conn/s)`,
+    ['rules', 'eBPF conn/s', 'iptables conn/s', 'eBPF/iptables', 'iptables-restore ms'],
+    rates,
+  );
 
   // --- 3. map writes: 20k hash entries, one syscall each vs one batch ---------------------------
   const n = 20_000;
-  const u64: Codec<bigint> = { layout: { cName: 'u64', size: 8, fields: [] }, encode: (v) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(v); return b; }, decode: (b) => b.readBigUInt64LE(0) };
-  const mk = () => new BpfMap(dp.addon, dp.addon.mapCreate({ type: MapType.HASH, keySize: 4, valueSize: 8, maxEntries: n }), 'h', u32Codec, u64);
-  const single = mk(), batched = mk();
+  const u64: Codec<bigint> = {
+    layout: { cName: 'u64', size: 8, fields: [] },
+    encode: (v) => {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64LE(v);
+      return b;
+    },
+    decode: (b) => b.readBigUInt64LE(0),
+  };
+  const mk = () =>
+    new BpfMap(
+      dp.addon,
+      dp.addon.mapCreate({ type: MapType.HASH, keySize: 4, valueSize: 8, maxEntries: n }),
+      'h',
+      u32Codec,
+      u64,
+    );
+  const single = mk(),
+    batched = mk();
   let t = process.hrtime.bigint();
   for (let i = 0; i < n; i++) single.update(i, BigInt(i));
   const singleNs = Number(process.hrtime.bigint() - t) / n;
   t = process.hrtime.bigint();
-  syncMap(batched, Array.from({ length: n }, (_, i) => [i, BigInt(i)] as const));
+  syncMap(
+    batched,
+    Array.from({ length: n }, (_, i) => [i, BigInt(i)] as const),
+  );
   const batchNs = Number(process.hrtime.bigint() - t) / n;
   t = process.hrtime.bigint();
-  const r = syncMap(batched, Array.from({ length: n }, (_, i) => [i, BigInt(i)] as const));
+  const r = syncMap(
+    batched,
+    Array.from({ length: n }, (_, i) => [i, BigInt(i)] as const),
+  );
   const noopNs = Number(process.hrtime.bigint() - t) / n;
-  table(`Map writes (${n.toLocaleString('en')} hash entries)`, ['how', 'ns/entry', 'vs one call each'], [
-    ['one bpf() call per entry', singleNs.toFixed(0), '1.00x'],
-    ['syncMap, batched', batchNs.toFixed(0), `${(batchNs / singleNs).toFixed(2)}x`],
-    [`syncMap, nothing to change (${r.unchanged})`, noopNs.toFixed(0), `${(noopNs / singleNs).toFixed(2)}x`],
-  ]);
+  table(
+    `Map writes (${n.toLocaleString('en')} hash entries)`,
+    ['how', 'ns/entry', 'vs one call each'],
+    [
+      ['one bpf() call per entry', singleNs.toFixed(0), '1.00x'],
+      ['syncMap, batched', batchNs.toFixed(0), `${(batchNs / singleNs).toFixed(2)}x`],
+      [`syncMap, nothing to change (${r.unchanged})`, noopNs.toFixed(0), `${(noopNs / singleNs).toFixed(2)}x`],
+    ],
+  );
   dp.addon.closeFd(single.fd);
   dp.addon.closeFd(batched.fd);
 } finally {

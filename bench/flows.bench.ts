@@ -32,7 +32,12 @@ const rows: string[][] = [];
 try {
   dp.maps.ipcache.update('10.200.0.10/32', { identity: 1000, tunnelEndpoint: null, flags: 0 });
   dp.maps.ipcache.update('10.200.0.20/32', { identity: 2000, tunnelEndpoint: null, flags: 0 });
-  dp.maps.endpoints.update(1, { epId: 1, identity: 1000, flags: EndpointFlags.ENFORCE_INGRESS, mode: EnforcementMode.DEFAULT });
+  dp.maps.endpoints.update(1, {
+    epId: 1,
+    identity: 1000,
+    flags: EndpointFlags.ENFORCE_INGRESS,
+    mode: EnforcementMode.DEFAULT,
+  });
   const packet = pk.tcp4('10.200.0.20', '10.200.0.10', 40000, 80);
   for (const rate of RATES) {
     // The follower: another process, counting the flows it is sent.
@@ -43,9 +48,15 @@ try {
       process.stdin.on('data', () => { console.log(JSON.stringify({ n, lost })); process.exit(0); });
       console.log('ready');
       for await (const r of c.getFlows({ follow: true })) { if (r.flow) n++; else if (r.lost_events) lost += Number(r.lost_events.num_events_lost); }`;
-    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
     let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     while (!out.includes('ready')) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 300)); // the follow call is established
     const lostBefore = dp.eventsLost();
@@ -68,11 +79,19 @@ try {
     await new Promise((r) => setTimeout(r, 500));
     child.stdin.write('done\n');
     await new Promise((r) => child.on('close', r));
-    const got = JSON.parse(out.split('\n').find((l) => l.startsWith('{')) ?? '{"n":0,"lost":0}') as { n: number; lost: number };
+    const got = JSON.parse(out.split('\n').find((l) => l.startsWith('{')) ?? '{"n":0,"lost":0}') as {
+      n: number;
+      lost: number;
+    };
     const kernelLost = dp.eventsLost() - lostBefore;
     rows.push([
-      `${rate.toLocaleString('en')}/s`, sent.toLocaleString('en'), got.n.toLocaleString('en'), (got.n / elapsed).toFixed(0),
-      String(kernelLost), String(got.lost), `${(((cpu.user + cpu.system) / 1e6 / elapsed) * 100).toFixed(0)}%`,
+      `${rate.toLocaleString('en')}/s`,
+      sent.toLocaleString('en'),
+      got.n.toLocaleString('en'),
+      (got.n / elapsed).toFixed(0),
+      String(kernelLost),
+      String(got.lost),
+      `${(((cpu.user + cpu.system) / 1e6 / elapsed) * 100).toFixed(0)}%`,
     ]);
   }
 } finally {
@@ -81,7 +100,16 @@ try {
   dp.close();
   rmSync(pinRoot, { recursive: true, force: true });
 }
-const head = ['target', 'events', 'delivered', 'flows/s at client', 'lost in kernel', 'lost to follower', 'CPU (producer, 1 core = 100%)'];
+const head = [
+  'target',
+  'events',
+  'delivered',
+  'flows/s at client',
+  'lost in kernel',
+  'lost to follower',
+  'CPU (producer, 1 core = 100%)',
+];
 const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 console.log(`\nKernel event -> Hubble flow -> gRPC follower (${SECONDS} s per rate)`);
-for (const r of [head, ...rows]) console.log(r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  '));
+for (const r of [head, ...rows])
+  console.log(r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  '));

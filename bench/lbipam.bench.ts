@@ -17,7 +17,10 @@ try {
     config: configFrom({ kubeconfig: cp.kubeconfig, 'health-port': '0', 'leader-elect': 'false' }, {}),
   });
   const core = loadKubeConfig(cp.kubeconfig).makeApiClient(CoreV1Api);
-  const pool = await cp.kubectl(['apply', '-f', '-'], 'apiVersion: cilium.io/v2\nkind: CiliumLoadBalancerIPPool\nmetadata: {name: bench}\nspec:\n  blocks: [{cidr: 172.30.0.0/16}]\n');
+  const pool = await cp.kubectl(
+    ['apply', '-f', '-'],
+    'apiVersion: cilium.io/v2\nkind: CiliumLoadBalancerIPPool\nmetadata: {name: bench}\nspec:\n  blocks: [{cidr: 172.30.0.0/16}]\n',
+  );
   if (pool.code !== 0) throw new Error(pool.stderr);
   const ns = await cp.kubectl(['create', 'namespace', 'bench']);
   if (ns.code !== 0) throw new Error(ns.stderr);
@@ -25,10 +28,16 @@ try {
   const t0 = performance.now();
   for (let start = 0; start < N; start += CHUNK) {
     const items = Array.from({ length: Math.min(CHUNK, N - start) }, (_, i) => ({
-      apiVersion: 'v1', kind: 'Service',
+      apiVersion: 'v1',
+      kind: 'Service',
       metadata: { name: `svc-${start + i}`, namespace: 'bench' },
       // No node ports: 5,000 services would exhaust the default NodePort range (30000-32767).
-      spec: { type: 'LoadBalancer', allocateLoadBalancerNodePorts: false, ports: [{ port: 80, protocol: 'TCP' }], selector: { app: `a${start + i}` } },
+      spec: {
+        type: 'LoadBalancer',
+        allocateLoadBalancerNodePorts: false,
+        ports: [{ port: 80, protocol: 'TCP' }],
+        selector: { app: `a${start + i}` },
+      },
     }));
     const r = await cp.kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
     if (r.code !== 0) throw new Error(r.stderr);

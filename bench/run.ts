@@ -7,7 +7,9 @@ import { spawnSync } from 'node:child_process';
 const dir = dirname(fileURLToPath(import.meta.url));
 const only = process.argv.slice(2);
 let failed = 0;
-for (const f of readdirSync(dir).filter((n) => n.endsWith('.bench.ts')).sort()) {
+for (const f of readdirSync(dir)
+  .filter((n) => n.endsWith('.bench.ts'))
+  .sort()) {
   if (only.length && !only.some((o) => f.includes(o))) continue;
   console.log(`\n=== ${f}`);
   // A benchmark's logs (stderr) would bury its table: shown only when it fails.

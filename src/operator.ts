@@ -71,7 +71,10 @@ export function defaultConfig(): OperatorConfig {
 }
 
 function list(v: string | undefined): string[] {
-  return (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return (v ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 function duration(v: string | undefined, what: string): number | undefined {
@@ -157,14 +160,28 @@ export function configFrom(flags: Settings, env: NodeJS.ProcessEnv = process.env
     if (mask === undefined) throw new Error(`${what}: set the mask size for the cluster pool CIDRs ${cidrs.join(',')}`);
     return { cidrs, maskSize: mask };
   };
-  const v4 = ipv4 ? fam(list(get('cluster-pool-ipv4-cidr')), int(get('cluster-pool-ipv4-mask-size'), 'cluster-pool-ipv4-mask-size'), 'cluster-pool-ipv4-mask-size') : undefined;
-  const v6 = ipv6 ? fam(list(get('cluster-pool-ipv6-cidr')), int(get('cluster-pool-ipv6-mask-size'), 'cluster-pool-ipv6-mask-size'), 'cluster-pool-ipv6-mask-size') : undefined;
+  const v4 = ipv4
+    ? fam(
+        list(get('cluster-pool-ipv4-cidr')),
+        int(get('cluster-pool-ipv4-mask-size'), 'cluster-pool-ipv4-mask-size'),
+        'cluster-pool-ipv4-mask-size',
+      )
+    : undefined;
+  const v6 = ipv6
+    ? fam(
+        list(get('cluster-pool-ipv6-cidr')),
+        int(get('cluster-pool-ipv6-mask-size'), 'cluster-pool-ipv6-mask-size'),
+        'cluster-pool-ipv6-mask-size',
+      )
+    : undefined;
   cfg.podCIDR = v4 || v6 ? { ...(v4 ? { ipv4: v4 } : {}), ...(v6 ? { ipv6: v6 } : {}) } : undefined;
   cfg.policyStatus = bool('enable-policy-status', true);
   cfg.gc = bool('enable-gc', true)
     ? {
         ...(get('gc-interval') ? { intervalMs: duration(get('gc-interval'), 'gc-interval')! } : {}),
-        ...(get('identity-gc-grace') ? { identityGraceMs: duration(get('identity-gc-grace'), 'identity-gc-grace')! } : {}),
+        ...(get('identity-gc-grace')
+          ? { identityGraceMs: duration(get('identity-gc-grace'), 'identity-gc-grace')! }
+          : {}),
         ...(get('orphan-gc-grace') ? { orphanGraceMs: duration(get('orphan-gc-grace'), 'orphan-gc-grace')! } : {}),
       }
     : undefined;
@@ -175,16 +192,20 @@ function makeMetrics(): OperatorMetrics {
   const registry = new Registry();
   // process_* and nodejs_* (CPU, memory, event-loop lag, GC), as Cilium's operator exposes Go's runtime's
   collectDefaultMetrics({ register: registry });
-  const c = <L extends string>(name: string, help: string, labels: readonly L[]) => counter(registry, name, help, labels);
+  const c = <L extends string>(name: string, help: string, labels: readonly L[]) =>
+    counter(registry, name, help, labels);
   const g = <L extends string>(name: string, help: string, labels: readonly L[]) => gauge(registry, name, help, labels);
   return {
     registry,
     // controller-runtime's names, which dashboards for Go operators already chart
-    reconcileTotal: c('controller_runtime_reconcile_total', 'Reconciliations per controller and result (success, error).', [
+    reconcileTotal: c(
+      'controller_runtime_reconcile_total',
+      'Reconciliations per controller and result (success, error).',
+      ['controller', 'result'],
+    ),
+    reconcileErrors: c('controller_runtime_reconcile_errors_total', 'Failed reconciliations per controller.', [
       'controller',
-      'result',
     ]),
-    reconcileErrors: c('controller_runtime_reconcile_errors_total', 'Failed reconciliations per controller.', ['controller']),
     reconcileSeconds: histogram(
       registry,
       'controller_runtime_reconcile_time_seconds',
@@ -193,7 +214,10 @@ function makeMetrics(): OperatorMetrics {
       [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     ),
     queueDepth: g('workqueue_depth', 'Keys waiting in each controller work queue.', ['name']),
-    writes: c('cilium_operator_writes_total', 'Objects written by the operator, per controller and kind.', ['controller', 'kind']),
+    writes: c('cilium_operator_writes_total', 'Objects written by the operator, per controller and kind.', [
+      'controller',
+      'kind',
+    ]),
     isLeader: g('leader_election_master_status', '1 while this replica holds the operator lease.', ['name']),
     // Cilium operator's LB-IPAM and IPAM metric names
     lbIPsAvailable: g('cilium_operator_lbipam_ips_available_total', 'Free addresses per LB IP pool.', ['pool']),
@@ -257,7 +281,13 @@ export async function runOperator(opts: RunOperatorOptions): Promise<RunningOper
         concurrency,
         onError: (key, err, retryInMs, attempts) => {
           const level = err instanceof NotLeaderError ? 'debug' : 'warn';
-          log.log(level, 'reconcile failed, will retry', { controller, key, attempts, retryInMs, error: errorMessage(err) });
+          log.log(level, 'reconcile failed, will retry', {
+            controller,
+            key,
+            attempts,
+            retryInMs,
+            error: errorMessage(err),
+          });
         },
         onDone: (_key, ok, ms) => {
           metrics.reconcileTotal.inc({ controller, result: ok ? 'success' : 'error' });
@@ -338,7 +368,9 @@ export async function runOperator(opts: RunOperatorOptions): Promise<RunningOper
       },
       readyz: () => {
         const pending = [...informers.values()].filter((i) => !i.synced);
-        return informers.size === 0 || pending.length ? `caches not synced: ${pending.map((i) => i.path).join(', ') || 'starting'}` : undefined;
+        return informers.size === 0 || pending.length
+          ? `caches not synced: ${pending.map((i) => i.path).join(', ') || 'starting'}`
+          : undefined;
       },
     });
     log.info('serving health and metrics', { port: health.port });

@@ -94,7 +94,8 @@ function isRequiredOnly(s: unknown): boolean {
       k === 'not' ||
       k === 'description' ||
       // controller-gen writes `properties: {field: {}}` beside such a `required`
-      (k === 'properties' && Object.values(v as object).every((p) => p && typeof p === 'object' && Object.keys(p).length === 0)),
+      (k === 'properties' &&
+        Object.values(v as object).every((p) => p && typeof p === 'object' && Object.keys(p).length === 0)),
   );
 }
 
@@ -168,27 +169,35 @@ function hubbleTypes(out: Map<string, string>): void {
   const tmp = mkdtempSync(join(tmpdir(), 'hubble-types-'));
   const flag = (on: boolean, name: string): string[] => (on ? [`--${name}`] : []);
   try {
-    execFileSync(process.execPath, [
-      bin,
-      ...flag(loaderOptions.keepCase, 'keepCase'),
-      `--longs=${loaderOptions.longs.name}`,
-      `--enums=${loaderOptions.enums.name}`,
-      ...flag(loaderOptions.defaults, 'defaults'),
-      ...flag(loaderOptions.oneofs, 'oneofs'),
-      '--grpcLib=@grpc/grpc-js',
-      // this repo's imports carry the .ts suffix (allowImportingTsExtensions, Node's type stripping)
-      '--targetFileExtension=.ts',
-      '--importFileExtension=.ts',
-      `--includeDirs=${relative(root, loaderOptions.includeDirs[0]!)}`,
-      `--outDir=${tmp}`,
-      ...observerProtoFiles,
-    ], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync(
+      process.execPath,
+      [
+        bin,
+        ...flag(loaderOptions.keepCase, 'keepCase'),
+        `--longs=${loaderOptions.longs.name}`,
+        `--enums=${loaderOptions.enums.name}`,
+        ...flag(loaderOptions.defaults, 'defaults'),
+        ...flag(loaderOptions.oneofs, 'oneofs'),
+        '--grpcLib=@grpc/grpc-js',
+        // this repo's imports carry the .ts suffix (allowImportingTsExtensions, Node's type stripping)
+        '--targetFileExtension=.ts',
+        '--importFileExtension=.ts',
+        `--includeDirs=${relative(root, loaderOptions.includeDirs[0]!)}`,
+        `--outDir=${tmp}`,
+        ...observerProtoFiles,
+      ],
+      { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     const walk = (dir: string): void => {
       for (const entry of readdirSync(dir, { withFileTypes: true })) {
         const path = join(dir, entry.name);
         if (entry.isDirectory()) walk(path);
-        else out.set(`${hubbleOutDir}/${relative(tmp, path)}`, `// ${hubbleHeader}
-${readFileSync(path, 'utf8')}`);
+        else
+          out.set(
+            `${hubbleOutDir}/${relative(tmp, path)}`,
+            `// ${hubbleHeader}
+${readFileSync(path, 'utf8')}`,
+          );
       }
     };
     walk(tmp);

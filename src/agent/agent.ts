@@ -104,15 +104,30 @@ export class Agent implements AgentView {
     const ipcacheChanged = () => this.#ipcache.schedule();
     this.#watchers = new Watchers({ kc, nodeName, log });
     this.#policy = new PolicyWatch({
-      nodeName, log, engine: this.engine, identities: this.identities, cidrIdentities: this.#cidrIdentities,
-      watch: this.#watchers, metrics: this.metrics, regenerate, onChange: ipcacheChanged,
+      nodeName,
+      log,
+      engine: this.engine,
+      identities: this.identities,
+      cidrIdentities: this.#cidrIdentities,
+      watch: this.#watchers,
+      metrics: this.metrics,
+      regenerate,
+      onChange: ipcacheChanged,
     });
     this.#remote = new RemoteEndpoints({
-      nodeName, engine: this.engine, watch: this.#watchers, regenerate, onChange: ipcacheChanged,
+      nodeName,
+      engine: this.engine,
+      watch: this.#watchers,
+      regenerate,
+      onChange: ipcacheChanged,
       isLocal: (ns, name) => this.#endpoints?.isLocal(ns, name) ?? false,
     });
     this.#node = new NodePart({
-      kc, nodeName, log, podCidr: opts.podCidr, watch: this.#watchers,
+      kc,
+      nodeName,
+      log,
+      podCidr: opts.podCidr,
+      watch: this.#watchers,
       onPodCidr: (cidr) => {
         this.#endpoints?.setPodCidr(cidr);
         ipcacheChanged();
@@ -151,12 +166,24 @@ export class Agent implements AgentView {
       { capacity: opts.flowCapacity ?? 4095 },
     );
     this.flows = flows;
-    await this.#run({ start: () => flows.start(opts.hubbleListen ? { listen: opts.hubbleListen } : {}), stop: () => flows.stop() });
+    await this.#run({
+      start: () => flows.start(opts.hubbleListen ? { listen: opts.hubbleListen } : {}),
+      stop: () => flows.stop(),
+    });
     // Subscribes to the pod and namespace watches: constructed before they start.
     this.#endpoints = new EndpointManager({
-      kc: opts.kc, nodeName: opts.nodeName, clusterName: opts.clusterName ?? 'default', stateDir: opts.stateDir,
-      socketPath: opts.socketPath, log: this.log, engine: this.engine, identities: this.identities,
-      datapath: this.datapath, watch: this.#watchers, podCidr: () => this.#node.podCidr, metrics: this.metrics,
+      kc: opts.kc,
+      nodeName: opts.nodeName,
+      clusterName: opts.clusterName ?? 'default',
+      stateDir: opts.stateDir,
+      socketPath: opts.socketPath,
+      log: this.log,
+      engine: this.engine,
+      identities: this.identities,
+      datapath: this.datapath,
+      watch: this.#watchers,
+      podCidr: () => this.#node.podCidr,
+      metrics: this.metrics,
       onChange: () => this.#ipcache.schedule(),
     });
     await this.#run(this.#watchers);
@@ -165,7 +192,9 @@ export class Agent implements AgentView {
     await this.#run(this.#ipcache);
     if (opts.healthPort !== undefined) {
       const health = await startHealthServer({
-        host: opts.healthHost ?? '127.0.0.1', port: opts.healthPort, registry: this.metrics.registry,
+        host: opts.healthHost ?? '127.0.0.1',
+        port: opts.healthPort,
+        registry: this.metrics.registry,
         healthz: () => (this.#stopped ? 'stopping' : undefined),
         readyz: () => this.#readyProblem(),
       });
@@ -199,7 +228,10 @@ export class Agent implements AgentView {
   }
 
   #readyProblem(): string | undefined {
-    return this.#watchers.problem() ?? (this.#node.podCidr ? undefined : 'no pod CIDR yet (the operator fills the CiliumNode)');
+    return (
+      this.#watchers.problem() ??
+      (this.#node.podCidr ? undefined : 'no pod CIDR yet (the operator fills the CiliumNode)')
+    );
   }
 
   async stop(): Promise<void> {

@@ -25,58 +25,140 @@ export function agentRoutes(agent: AgentView): Array<[RegExp, Handler]> {
   return [
     [/^\/v1\/status$/, () => agent.status()],
     [/^\/v1\/endpoint$/, () => agent.localEndpoints()],
-    [/^\/v1\/endpoint\/(.+)$/, (_q, [id]) => {
-      const ep = endpoint(decodeURIComponent(id!));
-      const policy = agent.engine.policyOf(ep.id);
-      return { ...ep, policy: { enforceIngress: !!policy?.enforceIngress, enforceEgress: !!policy?.enforceEgress, entries: policyMapEntries(policy).length } };
-    }],
-    [/^\/v1\/identity$/, () => [...agent.engine.identities()].sort((a, b) => a[0] - b[0]).map(([id, labels]) => ({ id, labels: formatLabelSet(labels) }))],
-    [/^\/v1\/identity\/(\d+)$/, (_q, [id]) => {
-      const labels = agent.engine.identities().get(Number(id));
-      if (!labels) throw new NotFound(`no identity ${id}`);
-      return { id: Number(id), labels: formatLabelSet(labels) };
-    }],
-    [/^\/v1\/policy$/, () => {
-      const byPolicy = new Map<string, { kind: string; namespace?: string; name: string; revision?: string; rules: number }>();
-      for (const r of agent.engine.rules()) {
-        const key = `${r.policy.kind}/${r.policy.namespace ?? ''}/${r.policy.name}`;
-        const cur = byPolicy.get(key) ?? { kind: r.policy.kind, ...(r.policy.namespace ? { namespace: r.policy.namespace } : {}), name: r.policy.name, revision: agent.policyRevisions.get(key), rules: 0 };
-        cur.rules++;
-        byPolicy.set(key, cur);
-      }
-      return { policies: [...byPolicy.values()], notes: agent.engine.notes() };
-    }],
-    [/^\/v1\/policy\/explain$/, (q) => {
-      const to = endpoint(q.get('to') ?? '');
-      const fromParam = q.get('from') ?? '';
-      const from = /^\d+$/.test(fromParam) ? Number(fromParam) : endpoint(fromParam).identity;
-      const protocol = q.get('protocol') ?? 'TCP';
-      if (protocolNumber(protocol) === undefined) throw new BadRequest(`unknown protocol ${protocol}`);
-      const e = agent.engine.explain(from, to.id, Number(q.get('port') ?? 0), protocol);
-      const side = (d: typeof e.ingress) => ({ verdict: d.verdict, rules: d.rules.map(formatRuleRef), policies: d.policies.map((p) => `${p.kind} ${p.namespace ? `${p.namespace}/` : ''}${p.name}`), endpoint: d.endpointId });
-      return { verdict: e.verdict, fromIdentity: from, to: `${to.namespace}/${to.pod}`, port: e.port, protocol, egress: side(e.egress), ingress: side(e.ingress) };
-    }],
-    [/^\/v1\/bpf\/policy\/(.+)$/, (_q, [id]) => {
-      const ep = endpoint(decodeURIComponent(id!));
-      const desired = new Map(policyMapEntries(agent.engine.policyOf(ep.id)).map((e) => [JSON.stringify(e.key), e.rules.map(formatRuleRef)]));
-      return agent.datapath.endpointPolicyEntries(ep.id).map(([key, entry]) => ({
-        identity: key.identity, direction: key.direction, protocol: key.protocol, port: key.port, portPrefixLen: key.portPrefixLen,
-        verdict: entry.deny ? 'deny' : 'allow', rules: desired.get(JSON.stringify(key)) ?? [],
-      }));
-    }],
-    [/^\/v1\/bpf\/ct$/, () => agent.datapath.maps.conntrack.entries().map(([k, v]) => ({
-      ...k, packets: Number(v.packets), bytes: Number(v.bytes), srcIdentity: v.srcIdentity, tcpFlagsSeen: v.tcpFlagsSeen,
-      ageSeconds: Number((process.hrtime.bigint() - v.lastSeen) / 1_000_000_000n),
-    }))],
-    [/^\/v1\/bpf\/ipcache$/, () => agent.datapath.maps.ipcache.entries().map(([prefix, v]) => ({ prefix, identity: v.identity }))],
-    [/^\/v1\/bpf\/metrics$/, () => agent.datapath.maps.metrics.entries().map(([k, v]) => ({
-      reason: k.reason, reasonName: dropReasonNames[k.reason] ?? String(k.reason), direction: k.direction, packets: Number(v.count), bytes: Number(v.bytes),
-    }))],
+    [
+      /^\/v1\/endpoint\/(.+)$/,
+      (_q, [id]) => {
+        const ep = endpoint(decodeURIComponent(id!));
+        const policy = agent.engine.policyOf(ep.id);
+        return {
+          ...ep,
+          policy: {
+            enforceIngress: !!policy?.enforceIngress,
+            enforceEgress: !!policy?.enforceEgress,
+            entries: policyMapEntries(policy).length,
+          },
+        };
+      },
+    ],
+    [
+      /^\/v1\/identity$/,
+      () =>
+        [...agent.engine.identities()]
+          .sort((a, b) => a[0] - b[0])
+          .map(([id, labels]) => ({ id, labels: formatLabelSet(labels) })),
+    ],
+    [
+      /^\/v1\/identity\/(\d+)$/,
+      (_q, [id]) => {
+        const labels = agent.engine.identities().get(Number(id));
+        if (!labels) throw new NotFound(`no identity ${id}`);
+        return { id: Number(id), labels: formatLabelSet(labels) };
+      },
+    ],
+    [
+      /^\/v1\/policy$/,
+      () => {
+        const byPolicy = new Map<
+          string,
+          { kind: string; namespace?: string; name: string; revision?: string; rules: number }
+        >();
+        for (const r of agent.engine.rules()) {
+          const key = `${r.policy.kind}/${r.policy.namespace ?? ''}/${r.policy.name}`;
+          const cur = byPolicy.get(key) ?? {
+            kind: r.policy.kind,
+            ...(r.policy.namespace ? { namespace: r.policy.namespace } : {}),
+            name: r.policy.name,
+            revision: agent.policyRevisions.get(key),
+            rules: 0,
+          };
+          cur.rules++;
+          byPolicy.set(key, cur);
+        }
+        return { policies: [...byPolicy.values()], notes: agent.engine.notes() };
+      },
+    ],
+    [
+      /^\/v1\/policy\/explain$/,
+      (q) => {
+        const to = endpoint(q.get('to') ?? '');
+        const fromParam = q.get('from') ?? '';
+        const from = /^\d+$/.test(fromParam) ? Number(fromParam) : endpoint(fromParam).identity;
+        const protocol = q.get('protocol') ?? 'TCP';
+        if (protocolNumber(protocol) === undefined) throw new BadRequest(`unknown protocol ${protocol}`);
+        const e = agent.engine.explain(from, to.id, Number(q.get('port') ?? 0), protocol);
+        const side = (d: typeof e.ingress) => ({
+          verdict: d.verdict,
+          rules: d.rules.map(formatRuleRef),
+          policies: d.policies.map((p) => `${p.kind} ${p.namespace ? `${p.namespace}/` : ''}${p.name}`),
+          endpoint: d.endpointId,
+        });
+        return {
+          verdict: e.verdict,
+          fromIdentity: from,
+          to: `${to.namespace}/${to.pod}`,
+          port: e.port,
+          protocol,
+          egress: side(e.egress),
+          ingress: side(e.ingress),
+        };
+      },
+    ],
+    [
+      /^\/v1\/bpf\/policy\/(.+)$/,
+      (_q, [id]) => {
+        const ep = endpoint(decodeURIComponent(id!));
+        const desired = new Map(
+          policyMapEntries(agent.engine.policyOf(ep.id)).map((e) => [
+            JSON.stringify(e.key),
+            e.rules.map(formatRuleRef),
+          ]),
+        );
+        return agent.datapath.endpointPolicyEntries(ep.id).map(([key, entry]) => ({
+          identity: key.identity,
+          direction: key.direction,
+          protocol: key.protocol,
+          port: key.port,
+          portPrefixLen: key.portPrefixLen,
+          verdict: entry.deny ? 'deny' : 'allow',
+          rules: desired.get(JSON.stringify(key)) ?? [],
+        }));
+      },
+    ],
+    [
+      /^\/v1\/bpf\/ct$/,
+      () =>
+        agent.datapath.maps.conntrack.entries().map(([k, v]) => ({
+          ...k,
+          packets: Number(v.packets),
+          bytes: Number(v.bytes),
+          srcIdentity: v.srcIdentity,
+          tcpFlagsSeen: v.tcpFlagsSeen,
+          ageSeconds: Number((process.hrtime.bigint() - v.lastSeen) / 1_000_000_000n),
+        })),
+    ],
+    [
+      /^\/v1\/bpf\/ipcache$/,
+      () => agent.datapath.maps.ipcache.entries().map(([prefix, v]) => ({ prefix, identity: v.identity })),
+    ],
+    [
+      /^\/v1\/bpf\/metrics$/,
+      () =>
+        agent.datapath.maps.metrics.entries().map(([k, v]) => ({
+          reason: k.reason,
+          reasonName: dropReasonNames[k.reason] ?? String(k.reason),
+          direction: k.direction,
+          packets: Number(v.count),
+          bytes: Number(v.bytes),
+        })),
+    ],
     [/^\/v1\/map$/, () => agent.datapath.mapStats()],
   ];
 }
 
-export interface AgentApiServer { socketPath: string; close(): Promise<void> }
+export interface AgentApiServer {
+  socketPath: string;
+  close(): Promise<void>;
+}
 
 export async function startAgentApi(agent: AgentView, socketPath: string): Promise<AgentApiServer> {
   const routes = agentRoutes(agent);
@@ -108,10 +190,11 @@ export async function startAgentApi(agent: AgentView, socketPath: string): Promi
   chmodSync(socketPath, 0o600);
   return {
     socketPath,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-      rmSync(socketPath, { force: true });
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        rmSync(socketPath, { force: true });
+      }),
   };
 }

@@ -48,7 +48,11 @@ export function ciliumEndpointObject(ep: LocalEndpoint, nodeName: string): Ciliu
       : {}),
   };
   const owner = ep.podUid
-    ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: ev.podName, uid: ep.podUid, blockOwnerDeletion: true }] }
+    ? {
+        ownerReferences: [
+          { apiVersion: 'v1', kind: 'Pod', name: ev.podName, uid: ep.podUid, blockOwnerDeletion: true },
+        ],
+      }
     : {};
   return {
     apiVersion: 'cilium.io/v2',

@@ -44,7 +44,17 @@ export interface EndpointManagerOptions {
 function eventOf(r: EndpointRecord): EndpointEvent {
   const { containerId, namespace, podName, ifname, netns, ip, hostIfindex, hostIfname, podMac, hostMac, epId } = r;
   return {
-    containerId, namespace, podName, ifname, netns, ip, hostIfindex, hostIfname, podMac, hostMac, epId,
+    containerId,
+    namespace,
+    podName,
+    ifname,
+    netns,
+    ip,
+    hostIfindex,
+    hostIfname,
+    podMac,
+    hostMac,
+    epId,
     ...(r.podUid ? { podUid: r.podUid } : {}),
   };
 }
@@ -159,7 +169,12 @@ export class EndpointManager implements AgentPart {
   async #endpointAdded(ev: EndpointEvent): Promise<EndpointDatapathSettings> {
     const t = performance.now();
     const ep: LocalEndpoint = this.#endpoints.get(ev.epId) ?? {
-      ev, state: 'creating', identity: ReservedIdentity.INIT, labels: {}, serviceAccount: 'default', namedPorts: [],
+      ev,
+      state: 'creating',
+      identity: ReservedIdentity.INIT,
+      labels: {},
+      serviceAccount: 'default',
+      namedPorts: [],
     };
     ep.ev = ev;
     this.#endpoints.set(ev.epId, ep);
@@ -286,7 +301,14 @@ export class EndpointManager implements AgentPart {
 
   #writeLxc(ev: EndpointEvent, s: EndpointDatapathSettings): void {
     const { epId, podMac: mac, hostMac: nodeMac } = ev;
-    this.#o.datapath.maps.endpoints.update(ev.hostIfindex, { epId, identity: s.identity, flags: s.flags, mode: s.mode, mac, nodeMac });
+    this.#o.datapath.maps.endpoints.update(ev.hostIfindex, {
+      epId,
+      identity: s.identity,
+      flags: s.flags,
+      mode: s.mode,
+      mac,
+      nodeMac,
+    });
   }
 
   async #writeCep(ep: LocalEndpoint, state: EndpointStateName): Promise<void> {

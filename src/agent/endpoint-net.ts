@@ -28,7 +28,11 @@ export interface VethState {
   podIfindex: number;
 }
 
-interface CmdResult { code: number; stdout: string; stderr: string }
+interface CmdResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function run(cmd: string, args: string[], input?: string): Promise<CmdResult> {
   return new Promise((resolve) => {
@@ -44,7 +48,8 @@ function run(cmd: string, args: string[], input?: string): Promise<CmdResult> {
 
 async function must(step: string, cmd: string, args: string[], input?: string): Promise<string> {
   const r = await run(cmd, args, input);
-  if (r.code !== 0) throw new CniError(CniErrorCode.ENDPOINT_SETUP, `${step} failed`, `${cmd} ${args.join(' ')}: ${r.stderr.trim()}`);
+  if (r.code !== 0)
+    throw new CniError(CniErrorCode.ENDPOINT_SETUP, `${step} failed`, `${cmd} ${args.join(' ')}: ${r.stderr.trim()}`);
   return r.stdout;
 }
 
@@ -69,7 +74,12 @@ function sysfs(name: string, attr: string): string {
   return readFileSync(`/sys/class/net/${name}/${attr}`, 'utf8').trim();
 }
 
-interface PodLink { ifindex: number; link_index?: number; address: string; operstate: string }
+interface PodLink {
+  ifindex: number;
+  link_index?: number;
+  address: string;
+  operstate: string;
+}
 
 async function podLink(netns: string, ifname: string): Promise<PodLink | undefined> {
   const r = await run('nsenter', [`--net=${netns}`, 'ip', '-j', 'link', 'show', 'dev', ifname]);
@@ -85,35 +95,64 @@ function writeSysctl(path: string, value: string): void {
 async function pairIntact(spec: VethSpec): Promise<boolean> {
   if (!linkExists(spec.hostIfname)) return false;
   const peer = await podLink(spec.netns, spec.ifname);
-  return peer !== undefined && peer.link_index === Number(sysfs(spec.hostIfname, 'ifindex')) && Number(sysfs(spec.hostIfname, 'iflink')) === peer.ifindex;
+  return (
+    peer !== undefined &&
+    peer.link_index === Number(sysfs(spec.hostIfname, 'ifindex')) &&
+    Number(sysfs(spec.hostIfname, 'iflink')) === peer.ifindex
+  );
 }
 
 export async function ensureVeth(spec: VethSpec): Promise<VethState> {
-  if (!existsSync(spec.netns)) throw new CniError(CniErrorCode.UNKNOWN_CONTAINER, `network namespace ${spec.netns} does not exist`);
+  if (!existsSync(spec.netns))
+    throw new CniError(CniErrorCode.UNKNOWN_CONTAINER, `network namespace ${spec.netns} does not exist`);
   if (!(await pairIntact(spec))) {
     // A half-made or foreign pair goes; then the pair is made in one step, peer inside the pod.
     if (linkExists(spec.hostIfname)) await must('removing a stale host veth', 'ip', ['link', 'del', spec.hostIfname]);
     const mtu = spec.mtu ? ['mtu', String(spec.mtu)] : [];
     await must('creating the veth pair', 'ip', [
-      'link', 'add', spec.hostIfname, ...mtu, 'address', spec.hostMac, 'type', 'veth',
-      'peer', 'name', spec.ifname, ...mtu, 'address', spec.podMac, 'netns', spec.netns,
+      'link',
+      'add',
+      spec.hostIfname,
+      ...mtu,
+      'address',
+      spec.hostMac,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      spec.ifname,
+      ...mtu,
+      'address',
+      spec.podMac,
+      'netns',
+      spec.netns,
     ]);
   }
   writeSysctl(`net/ipv4/conf/${spec.hostIfname}/forwarding`, '1');
   writeSysctl(`net/ipv4/conf/${spec.hostIfname}/rp_filter`, '0');
-  await must('configuring the pod side', 'nsenter', [`--net=${spec.netns}`, 'ip', '-batch', '-'], [
-    'link set lo up',
-    `link set ${spec.ifname} up`,
-    `addr replace ${spec.ip}/32 dev ${spec.ifname}`,
-    `route replace ${spec.routerIp}/32 dev ${spec.ifname} scope link`,
-    `route replace default via ${spec.routerIp} dev ${spec.ifname}`,
-    `neigh replace ${spec.routerIp} lladdr ${spec.hostMac} dev ${spec.ifname} nud permanent`,
-  ].join('\n') + '\n');
-  await must('configuring the host side', 'ip', ['-batch', '-'], [
-    `link set ${spec.hostIfname} up`,
-    `route replace ${spec.ip}/32 dev ${spec.hostIfname} scope link`,
-    `neigh replace ${spec.ip} lladdr ${spec.podMac} dev ${spec.hostIfname} nud permanent`,
-  ].join('\n') + '\n');
+  await must(
+    'configuring the pod side',
+    'nsenter',
+    [`--net=${spec.netns}`, 'ip', '-batch', '-'],
+    [
+      'link set lo up',
+      `link set ${spec.ifname} up`,
+      `addr replace ${spec.ip}/32 dev ${spec.ifname}`,
+      `route replace ${spec.routerIp}/32 dev ${spec.ifname} scope link`,
+      `route replace default via ${spec.routerIp} dev ${spec.ifname}`,
+      `neigh replace ${spec.routerIp} lladdr ${spec.hostMac} dev ${spec.ifname} nud permanent`,
+    ].join('\n') + '\n',
+  );
+  await must(
+    'configuring the host side',
+    'ip',
+    ['-batch', '-'],
+    [
+      `link set ${spec.hostIfname} up`,
+      `route replace ${spec.ip}/32 dev ${spec.hostIfname} scope link`,
+      `neigh replace ${spec.ip} lladdr ${spec.podMac} dev ${spec.hostIfname} nud permanent`,
+    ].join('\n') + '\n',
+  );
   const peer = await podLink(spec.netns, spec.ifname);
   if (!peer) throw new CniError(CniErrorCode.ENDPOINT_SETUP, `${spec.ifname} vanished from ${spec.netns} during setup`);
   return { hostIfindex: Number(sysfs(spec.hostIfname, 'ifindex')), podIfindex: peer.ifindex };
@@ -123,7 +162,8 @@ export async function ensureVeth(spec: VethSpec): Promise<VethState> {
 export async function removeVeth(hostIfname: string): Promise<void> {
   if (!linkExists(hostIfname)) return;
   const r = await run('ip', ['link', 'del', hostIfname]);
-  if (r.code !== 0 && linkExists(hostIfname)) throw new CniError(CniErrorCode.ENDPOINT_SETUP, `removing ${hostIfname} failed`, r.stderr.trim());
+  if (r.code !== 0 && linkExists(hostIfname))
+    throw new CniError(CniErrorCode.ENDPOINT_SETUP, `removing ${hostIfname} failed`, r.stderr.trim());
 }
 
 /** What CHECK verifies on the kernel side; returns the problems found (empty: all as ADD left it). */
@@ -134,13 +174,17 @@ export async function checkVeth(spec: VethSpec): Promise<string[]> {
   if (!(await pairIntact(spec))) return [`${spec.hostIfname} is not paired with ${spec.ifname} in ${spec.netns}`];
   const addrs = await run('nsenter', [`--net=${spec.netns}`, 'ip', '-j', '-4', 'addr', 'show', 'dev', spec.ifname]);
   const have = (JSON.parse(addrs.stdout || '[]') as Array<{ addr_info?: Array<{ local: string; prefixlen: number }> }>)
-    .flatMap((l) => l.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`);
-  if (!have.includes(`${spec.ip}/32`)) problems.push(`${spec.ifname} lacks ${spec.ip}/32 (has ${have.join(', ') || 'none'})`);
+    .flatMap((l) => l.addr_info ?? [])
+    .map((a) => `${a.local}/${a.prefixlen}`);
+  if (!have.includes(`${spec.ip}/32`))
+    problems.push(`${spec.ifname} lacks ${spec.ip}/32 (has ${have.join(', ') || 'none'})`);
   const routes = await run('nsenter', [`--net=${spec.netns}`, 'ip', '-j', '-4', 'route', 'show', 'default']);
   const defaults = JSON.parse(routes.stdout || '[]') as Array<{ gateway?: string; dev?: string }>;
-  if (!defaults.some((r) => r.gateway === spec.routerIp && r.dev === spec.ifname)) problems.push(`no default route via ${spec.routerIp} dev ${spec.ifname} in the pod`);
+  if (!defaults.some((r) => r.gateway === spec.routerIp && r.dev === spec.ifname))
+    problems.push(`no default route via ${spec.routerIp} dev ${spec.ifname} in the pod`);
   const host = await run('ip', ['-j', '-4', 'route', 'show', `${spec.ip}/32`]);
   const hostRoutes = JSON.parse(host.stdout || '[]') as Array<{ dev?: string }>;
-  if (!hostRoutes.some((r) => r.dev === spec.hostIfname)) problems.push(`no host route ${spec.ip}/32 dev ${spec.hostIfname}`);
+  if (!hostRoutes.some((r) => r.dev === spec.hostIfname))
+    problems.push(`no host route ${spec.ip}/32 dev ${spec.hostIfname}`);
   return problems;
 }

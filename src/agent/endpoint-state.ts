@@ -56,8 +56,12 @@ export interface PodCidrInfo {
 
 export function podCidrInfo(cidr: string): PodCidrInfo {
   const p = parsePrefix(cidr);
-  if (!p || p.addr.family !== 4) throw new Error(`pod CIDR '${cidr}' is not an IPv4 prefix (IPv6 pod CIDRs are not supported yet)`);
-  if (p.bits > 30) throw new Error(`pod CIDR '${cidr}' is too small: a /30 or larger is needed (network, router, broadcast and one pod)`);
+  if (!p || p.addr.family !== 4)
+    throw new Error(`pod CIDR '${cidr}' is not an IPv4 prefix (IPv6 pod CIDRs are not supported yet)`);
+  if (p.bits > 30)
+    throw new Error(
+      `pod CIDR '${cidr}' is too small: a /30 or larger is needed (network, router, broadcast and one pod)`,
+    );
   const range = prefixRange(p);
   return { cidr, range, routerIp: formatAddr(4, range.first + 1n), prefixLen: p.bits };
 }
@@ -73,9 +77,10 @@ export function nextFreeIp(state: EndpointState, info: PodCidrInfo): string | un
   const last = info.range.last - 1n; // nor is broadcast
   const size = last - first + 1n;
   const lastAddr = state.lastIp ? parseAddr(state.lastIp) : undefined;
-  const start = lastAddr && rangeContains(info.range, lastAddr) && lastAddr.value >= first && lastAddr.value <= last
-    ? lastAddr.value + 1n - first
-    : 0n;
+  const start =
+    lastAddr && rangeContains(info.range, lastAddr) && lastAddr.value >= first && lastAddr.value <= last
+      ? lastAddr.value + 1n - first
+      : 0n;
   for (let i = 0n; i < size; i++) {
     const candidate = formatAddr(4, first + ((start + i) % size));
     if (!used.has(candidate)) return candidate;
@@ -115,7 +120,8 @@ export class EndpointStateFile {
       throw e;
     }
     const s = JSON.parse(text) as EndpointState;
-    if (s.version !== 1 || typeof s.endpoints !== 'object') throw new Error(`${this.path}: unknown endpoint state format`);
+    if (s.version !== 1 || typeof s.endpoints !== 'object')
+      throw new Error(`${this.path}: unknown endpoint state format`);
     return { ...s, podCidr };
   }
 

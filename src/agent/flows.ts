@@ -62,7 +62,8 @@ export class FlowPipeline {
     this.#rb.unref();
     this.#timer = setInterval(() => this.#pollLost(), opts.lostPollMs ?? 1000);
     this.#timer.unref();
-    if (opts.listen) this.server = await startHubbleServer({ ring: this.ring, nodeName: this.#src.nodeName, listen: opts.listen });
+    if (opts.listen)
+      this.server = await startHubbleServer({ ring: this.ring, nodeName: this.#src.nodeName, listen: opts.listen });
   }
 
   async stop(): Promise<void> {
@@ -116,7 +117,12 @@ export class FlowPipeline {
     if (local) return { id: local.id, namespace: local.namespace, podName: local.pod, labels: local.labels };
     const remote = eps?.remoteEndpointByIp(ip);
     const labels = this.#src.engine.identities().get(identity);
-    if (remote) return { namespace: remote.namespace, podName: remote.name, ...(labels ? { labels: formatLabelSet(labels) } : {}) };
+    if (remote)
+      return {
+        namespace: remote.namespace,
+        podName: remote.name,
+        ...(labels ? { labels: formatLabelSet(labels) } : {}),
+      };
     return labels ? { labels: formatLabelSet(labels) } : undefined;
   }
 
@@ -129,7 +135,8 @@ export class FlowPipeline {
     const d = evaluate(policy, ev.direction, peer, ev.protocol, icmp ? ev.icmpType : ev.dport);
     if (ev.verdict === 2) {
       if (ev.dropReason === DropReason.POLICY_DENY) return d.verdict === 'denied' ? d.rules.map(ruleText) : [];
-      if (ev.dropReason === DropReason.POLICY) return d.verdict === 'default-denied' ? d.policies.map((p) => policyText(p, ev.direction)) : [];
+      if (ev.dropReason === DropReason.POLICY)
+        return d.verdict === 'default-denied' ? d.policies.map((p) => policyText(p, ev.direction)) : [];
       return [];
     }
     return d.verdict === 'allowed' ? d.rules.map(ruleText) : [];

@@ -14,7 +14,13 @@
 import { createHash } from 'node:crypto';
 import type { CustomObjectsApi } from '@kubernetes/client-node';
 import type { CiliumIdentity } from '../api/types.generated.ts';
-import { CLUSTER_IDENTITY_MAX, CLUSTER_IDENTITY_MIN, labelSetKey, PodNamespaceLabel, type LabelSet } from '../policy/labels.ts';
+import {
+  CLUSTER_IDENTITY_MAX,
+  CLUSTER_IDENTITY_MIN,
+  labelSetKey,
+  PodNamespaceLabel,
+  type LabelSet,
+} from '../policy/labels.ts';
 import { statusOf } from '../lib/kube.ts';
 
 export const IDENTITY_GROUP = 'cilium.io';
@@ -103,7 +109,10 @@ function normalizeSecurityLabels(l: Record<string, string | undefined> | undefin
   return out;
 }
 
-export interface AllocateResult { id: number; created: boolean }
+export interface AllocateResult {
+  id: number;
+  created: boolean;
+}
 
 export class IdentityAllocator {
   readonly #api: CustomObjectsApi;
@@ -138,7 +147,10 @@ export class IdentityAllocator {
       }
       try {
         await this.#api.createClusterCustomObject({
-          group: IDENTITY_GROUP, version: IDENTITY_VERSION, plural: IDENTITY_PLURAL, body: identityObject(id, labels),
+          group: IDENTITY_GROUP,
+          version: IDENTITY_VERSION,
+          plural: IDENTITY_PLURAL,
+          body: identityObject(id, labels),
         });
         return { id, created: true };
       } catch (err) {
@@ -146,7 +158,10 @@ export class IdentityAllocator {
       }
       // Someone else holds this id: ours if they allocated the same labels, else probe on.
       const existing = (await this.#api.getClusterCustomObject({
-        group: IDENTITY_GROUP, version: IDENTITY_VERSION, plural: IDENTITY_PLURAL, name: String(id),
+        group: IDENTITY_GROUP,
+        version: IDENTITY_VERSION,
+        plural: IDENTITY_PLURAL,
+        name: String(id),
       })) as CiliumIdentity;
       if (sameLabels(normalizeSecurityLabels(existing['security-labels']), labels)) return { id, created: false };
     }

@@ -162,10 +162,17 @@ export class AgentMetrics {
       };
     const forwards = (field: 'count' | 'bytes') =>
       function* (): Generator<[Labels<'direction'>, number]> {
-        for (const [k, v] of kernel()) if (k.reason === 0) yield [{ direction: k.direction.toUpperCase() }, Number(v[field])];
+        for (const [k, v] of kernel())
+          if (k.reason === 0) yield [{ direction: k.direction.toUpperCase() }, Number(v[field])];
       };
     const dropHelp = 'dropped by the datapath, by reason and direction';
-    new DeltaCounter(registry, 'cilium_drop_count_total', `Packets ${dropHelp}`, ['reason', 'direction'], drops('count'));
+    new DeltaCounter(
+      registry,
+      'cilium_drop_count_total',
+      `Packets ${dropHelp}`,
+      ['reason', 'direction'],
+      drops('count'),
+    );
     new DeltaCounter(registry, 'cilium_drop_bytes_total', `Bytes ${dropHelp}`, ['reason', 'direction'], drops('bytes'));
     const fwdHelp = 'forwarded by the datapath, by direction';
     new DeltaCounter(registry, 'cilium_forward_count_total', `Packets ${fwdHelp}`, ['direction'], forwards('count'));
@@ -195,11 +202,17 @@ export class AgentMetrics {
         for (const [verdict, n] of src.flows()?.processed ?? []) yield [{ type: 'L3_L4', verdict }, n] as const;
       },
     );
-    new DeltaCounter(this.registry, 'hubble_lost_events_total', 'Flow events lost, by source', ['source'], function* () {
-      const st = src.flows()?.stats();
-      if (!st) return;
-      yield [{ source: 'PERF_EVENT_RING_BUFFER' }, st.lostKernel] as const;
-      yield [{ source: 'HUBBLE_RING_BUFFER' }, st.lostFollowers] as const;
-    });
+    new DeltaCounter(
+      this.registry,
+      'hubble_lost_events_total',
+      'Flow events lost, by source',
+      ['source'],
+      function* () {
+        const st = src.flows()?.stats();
+        if (!st) return;
+        yield [{ source: 'PERF_EVENT_RING_BUFFER' }, st.lostKernel] as const;
+        yield [{ source: 'HUBBLE_RING_BUFFER' }, st.lostFollowers] as const;
+      },
+    );
   }
 }

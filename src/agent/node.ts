@@ -3,7 +3,13 @@
 // with our field manager so the operator's spec.ipam.podCIDRs is never touched. The pod CIDR is
 // learned from the operator's write (or given by a flag); the addresses are re-applied when it
 // arrives and whenever the Node's InternalIP changes. A failed apply is retried with backoff.
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Node } from '@kubernetes/client-node';
+import {
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1Node,
+} from '@kubernetes/client-node';
 import type { CiliumNode } from '../api/types.generated.ts';
 import { errorText } from '../lib/kube.ts';
 import type { Logger } from '../lib/log.ts';
@@ -59,7 +65,11 @@ export class NodePart implements AgentPart {
       concurrency: 1,
       baseDelayMs: 500,
       onError: (_key, err, retryInMs) =>
-        opts.log.warn('updating the CiliumNode failed, will retry', { node: opts.nodeName, error: errorText(err), retryInMs }),
+        opts.log.warn('updating the CiliumNode failed, will retry', {
+          node: opts.nodeName,
+          error: errorText(err),
+          retryInMs,
+        }),
     });
     opts.watch.on('ciliumnode', (type, obj) => {
       if (obj.metadata.name !== opts.nodeName || type === 'delete' || this.#podCidr) return;

@@ -49,7 +49,9 @@ export class PolicyWatch {
       const name = obj.metadata?.name ?? '';
       const identity = name === opts.nodeName ? ReservedIdentity.HOST : ReservedIdentity.REMOTE_NODE;
       opts.regenerate(
-        type === 'delete' ? engine.deleteNode(name) : engine.upsertNode({ name, labels: obj.metadata?.labels ?? {}, identity }),
+        type === 'delete'
+          ? engine.deleteNode(name)
+          : engine.upsertNode({ name, labels: obj.metadata?.labels ?? {}, identity }),
       );
       opts.onChange();
     });

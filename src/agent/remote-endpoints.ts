@@ -53,7 +53,9 @@ export class RemoteEndpoints {
         this.#ids.delete(key);
       } else {
         if (id === undefined) this.#ids.set(key, (id = this.#next++));
-        const ips = (obj.status?.networking?.addressing ?? []).flatMap((a) => [a.ipv4, a.ipv6].filter((x): x is string => !!x));
+        const ips = (obj.status?.networking?.addressing ?? []).flatMap((a) =>
+          [a.ipv4, a.ipv6].filter((x): x is string => !!x),
+        );
         const namedPorts = (obj.status?.['named-ports'] ?? []).flatMap((p) =>
           p.name && p.port ? [{ name: p.name, port: p.port, protocol: p.protocol ?? 'TCP' }] : [],
         );

@@ -29,7 +29,8 @@ export function agentStatus(s: StatusInput): AgentStatus {
       enforcingEgress: eps.filter((e) => e.egress).length,
     },
     identities: s.engine.identities().size,
-    policies: new Set(s.engine.rules().map((r) => `${r.policy.kind}/${r.policy.namespace ?? ''}/${r.policy.name}`)).size,
+    policies: new Set(s.engine.rules().map((r) => `${r.policy.kind}/${r.policy.namespace ?? ''}/${r.policy.name}`))
+      .size,
     maps: s.datapath.mapStats().map((m) => ({ ...m, pressure: m.maxEntries ? m.entries / m.maxEntries : 0 })),
     ...(s.flows ? { flows: s.flows } : {}),
   };

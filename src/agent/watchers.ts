@@ -71,7 +71,11 @@ export class Watchers implements AgentPart, WatchCache {
     const cilium =
       <T extends KubernetesObject>(plural: string) =>
       async () =>
-        (await custom.listClusterCustomObject({ group: 'cilium.io', version: 'v2', plural })) as KubernetesListObject<T>;
+        (await custom.listClusterCustomObject({
+          group: 'cilium.io',
+          version: 'v2',
+          plural,
+        })) as KubernetesListObject<T>;
     const add = <K extends WatchName>(
       name: K,
       path: string,

@@ -24,9 +24,12 @@ const refPattern = /^([a-z0-9.-]+\.json)?#\/definitions\/([A-Za-z0-9_]+)$/;
 export function loadSchemaSet(dir: string = schemaDir): SchemaSet {
   const files = new Map<string, JsonSchema>();
   const definitions = new Map<string, { file: string; schema: JsonSchema }>();
-  for (const f of readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
+  for (const f of readdirSync(dir)
+    .filter((n) => n.endsWith('.json'))
+    .sort()) {
     const schema = JSON.parse(readFileSync(join(dir, f), 'utf8')) as JsonSchema;
-    if (schema.$id !== f) throw new Error(`crds/schemas/${f}: "$id" must be "${f}" (it is ${JSON.stringify(schema.$id)})`);
+    if (schema.$id !== f)
+      throw new Error(`crds/schemas/${f}: "$id" must be "${f}" (it is ${JSON.stringify(schema.$id)})`);
     files.set(f, schema);
     for (const [name, def] of Object.entries((schema.definitions ?? {}) as Record<string, JsonSchema>)) {
       const seen = definitions.get(name);
@@ -53,7 +56,8 @@ export function inlineRefs(set: SchemaSet, file: string, node: unknown, path: st
   const obj = node as JsonSchema;
   if (typeof obj.$ref === 'string') {
     const name = set.refName(obj.$ref);
-    if (path.includes(name)) throw new Error(`recursive $ref to ${name} (${path.join(' → ')}): CRD schemas cannot recurse`);
+    if (path.includes(name))
+      throw new Error(`recursive $ref to ${name} (${path.join(' → ')}): CRD schemas cannot recurse`);
     const { $ref: _ref, ...siblings } = obj;
     const target = inlineRefs(set, file, set.definitions.get(name)!.schema, [...path, name]) as JsonSchema;
     // A description next to a $ref refines the shared one for this use.

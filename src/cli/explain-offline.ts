@@ -1,11 +1,7 @@
 // `policy explain --offline`: the agent's answer computed from manifests alone (Pods, Namespaces,
 // policies) with the same policy engine. Loaded only for that command: the engine is the heaviest
 // thing the command line can load.
-import {
-  PolicyEngine,
-  formatRuleRef,
-  podIdentityLabels,
-} from '../policy/index.ts';
+import { PolicyEngine, formatRuleRef, podIdentityLabels } from '../policy/index.ts';
 import type { ExplainResponse } from './agent-wire.ts';
 import { readManifests } from './manifests.ts';
 

@@ -146,7 +146,10 @@ export async function inspectCommand(cmd: string, args: string[]): Promise<numbe
       return show(`/v1/endpoint/${id(arg)}`, true, () => '');
     case 'identity list':
       return show('/v1/identity', json, (ids: IdentityResponse[]) =>
-        formatTable(['ID', 'LABELS'], ids.map((i) => [i.id, i.labels.join(' ')])),
+        formatTable(
+          ['ID', 'LABELS'],
+          ids.map((i) => [i.id, i.labels.join(' ')]),
+        ),
       );
     case 'identity get':
       return show(`/v1/identity/${id(arg)}`, json, (i: IdentityResponse) =>
@@ -185,7 +188,10 @@ export async function inspectCommand(cmd: string, args: string[]): Promise<numbe
       );
     case 'map list':
       return show('/v1/map', json, (maps: MapStat[]) =>
-        formatTable(['NAME', 'ENTRIES', 'MAX ENTRIES'], maps.map((m) => [m.name, m.entries, m.maxEntries])),
+        formatTable(
+          ['NAME', 'ENTRIES', 'MAX ENTRIES'],
+          maps.map((m) => [m.name, m.entries, m.maxEntries]),
+        ),
       );
   }
   return undefined;

@@ -45,10 +45,13 @@ export async function defaultHubbleAddress(): Promise<string[]> {
 }
 
 function splitServers(values: string[]): string[] {
-  return values.flatMap((v) => v.split(/[,\s]+/)).map((s) => s.trim()).filter(Boolean);
+  return values
+    .flatMap((v) => v.split(/[,\s]+/))
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
-const durationUnits: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const durationUnits: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** "5m" (that long ago), "1h30m", or an RFC 3339 time → Timestamp. */
 export function parseTime(value: string, now = Date.now()): Timestamp {
@@ -59,7 +62,8 @@ export function parseTime(value: string, now = Date.now()): Timestamp {
     return timestampFromMs(now - ms);
   }
   const ms = Date.parse(v);
-  if (Number.isNaN(ms)) throw new FilterError(`invalid time "${value}": want RFC 3339 (2025-01-02T15:04:05Z) or a duration (5m)`);
+  if (Number.isNaN(ms))
+    throw new FilterError(`invalid time "${value}": want RFC 3339 (2025-01-02T15:04:05Z) or a duration (5m)`);
   const frac = v.match(/T\d\d:\d\d:\d\d\.(\d+)/)?.[1];
   const t = timestampFromMs(Math.floor(ms / 1000) * 1000);
   return frac ? { seconds: t.seconds, nanos: Number(frac.padEnd(9, '0').slice(0, 9)) } : t;
@@ -96,7 +100,11 @@ export function parseObserveArgs(args: string[]): ObserveOptions & { status: boo
     not: { type: 'boolean', multiple: true },
   };
   for (const name of filterFlagNames) {
-    options[name] = { type: booleanFilters.has(name) ? 'boolean' : 'string', multiple: true, ...(shortFilters[name] ? { short: shortFilters[name] } : {}) };
+    options[name] = {
+      type: booleanFilters.has(name) ? 'boolean' : 'string',
+      multiple: true,
+      ...(shortFilters[name] ? { short: shortFilters[name] } : {}),
+    };
   }
   const { values, positionals, tokens } = parseArgs({ args, options, allowPositionals: true, tokens: true });
   const status = positionals[0] === 'status';
@@ -147,8 +155,14 @@ export function parseObserveArgs(args: string[]): ObserveOptions & { status: boo
   };
   const given = splitServers((values.server as string[] | undefined) ?? []);
   return {
-    servers: given, serversGiven: given.length > 0, request, output: output as OutputFormat,
-    printNodeName: !!values['print-node-name'], last, first, status,
+    servers: given,
+    serversGiven: given.length > 0,
+    request,
+    output: output as OutputFormat,
+    printNodeName: !!values['print-node-name'],
+    last,
+    first,
+    status,
   };
 }
 
@@ -159,7 +173,10 @@ function errText(err: unknown): string {
 
 async function printStatus(servers: string[], out: (s: string) => void): Promise<number> {
   let failed = 0;
-  let flows = 0, max = 0, seen = 0, rate = 0;
+  let flows = 0,
+    max = 0,
+    seen = 0,
+    rate = 0;
   for (const server of servers) {
     const client = new ObserverClient(server);
     try {
@@ -185,7 +202,11 @@ async function printStatus(servers: string[], out: (s: string) => void): Promise
 
 /** Run against every server; without --follow, merge all answers by time before printing. */
 async function observe(opts: ObserveOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
-  const printer = new FlowPrinter({ format: opts.output, nodeName: opts.printNodeName || opts.servers.length > 1 }, out, err);
+  const printer = new FlowPrinter(
+    { format: opts.output, nodeName: opts.printNodeName || opts.servers.length > 1 },
+    out,
+    err,
+  );
   const abort = new AbortController();
   const stop = () => abort.abort();
   process.once('SIGINT', stop);
@@ -195,17 +216,19 @@ async function observe(opts: ObserveOptions, out: (s: string) => void, err: (s: 
   const follow = !!opts.request.follow;
   let failures = 0;
   try {
-    await Promise.all(clients.map(async (client) => {
-      try {
-        for await (const res of client.getFlows(opts.request, abort.signal)) {
-          if (follow) printer.write(res);
-          else merged.push(res);
+    await Promise.all(
+      clients.map(async (client) => {
+        try {
+          for await (const res of client.getFlows(opts.request, abort.signal)) {
+            if (follow) printer.write(res);
+            else merged.push(res);
+          }
+        } catch (e) {
+          failures++;
+          err(`cilium-ts observe: ${client.address}: ${errText(e)}\n`);
         }
-      } catch (e) {
-        failures++;
-        err(`cilium-ts observe: ${client.address}: ${errText(e)}\n`);
-      }
-    }));
+      }),
+    );
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);

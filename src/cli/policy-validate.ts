@@ -39,7 +39,11 @@ export function validateSources(paths: string[]): ValidateSummary {
           document: i,
           kind: '?',
           name: '?',
-          errors: doc.errors.map((e) => ({ severity: 'error', path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: `not valid YAML: ${e.message.split('\n')[0]}` })),
+          errors: doc.errors.map((e) => ({
+            severity: 'error',
+            path: `line ${e.linePos?.[0]?.line ?? '?'}`,
+            message: `not valid YAML: ${e.message.split('\n')[0]}`,
+          })),
           warnings: [],
         });
         return;
@@ -47,7 +51,10 @@ export function validateSources(paths: string[]): ValidateSummary {
       const obj = doc.toJS({ maxAliasCount: 100 }) as unknown;
       if (obj === null || obj === undefined) return; // an empty document (a trailing ---)
       // a List (kubectl get -o yaml) holds documents of its own
-      const items = (obj as { kind?: string; items?: unknown[] }).kind === 'List' ? ((obj as { items?: unknown[] }).items ?? []) : [obj];
+      const items =
+        (obj as { kind?: string; items?: unknown[] }).kind === 'List'
+          ? ((obj as { items?: unknown[] }).items ?? [])
+          : [obj];
       for (const item of items) {
         if (!owns(item)) {
           summary.skipped++;

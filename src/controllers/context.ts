@@ -1,6 +1,12 @@
 // What every controller gets from the operator: the 2.x client, shared informers, status writes,
 // metrics, a work-queue factory and the leadership gate on writes.
-import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import { ResilientInformer } from '../lib/informer.ts';
 import { errorText } from '../lib/kube.ts';
 import { WorkQueue, type Handler } from '../lib/workqueue.ts';
@@ -21,12 +27,36 @@ export const resources = {
   services: { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true },
   pods: { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true },
   nodes: { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false },
-  lbPools: { group: 'cilium.io', version: 'v2', plural: 'ciliumloadbalancerippools', kind: 'CiliumLoadBalancerIPPool', namespaced: false },
+  lbPools: {
+    group: 'cilium.io',
+    version: 'v2',
+    plural: 'ciliumloadbalancerippools',
+    kind: 'CiliumLoadBalancerIPPool',
+    namespaced: false,
+  },
   ciliumNodes: { group: 'cilium.io', version: 'v2', plural: 'ciliumnodes', kind: 'CiliumNode', namespaced: false },
-  cnps: { group: 'cilium.io', version: 'v2', plural: 'ciliumnetworkpolicies', kind: 'CiliumNetworkPolicy', namespaced: true },
-  ccnps: { group: 'cilium.io', version: 'v2', plural: 'ciliumclusterwidenetworkpolicies', kind: 'CiliumClusterwideNetworkPolicy', namespaced: false },
+  cnps: {
+    group: 'cilium.io',
+    version: 'v2',
+    plural: 'ciliumnetworkpolicies',
+    kind: 'CiliumNetworkPolicy',
+    namespaced: true,
+  },
+  ccnps: {
+    group: 'cilium.io',
+    version: 'v2',
+    plural: 'ciliumclusterwidenetworkpolicies',
+    kind: 'CiliumClusterwideNetworkPolicy',
+    namespaced: false,
+  },
   endpoints: { group: 'cilium.io', version: 'v2', plural: 'ciliumendpoints', kind: 'CiliumEndpoint', namespaced: true },
-  identities: { group: 'cilium.io', version: 'v2', plural: 'ciliumidentities', kind: 'CiliumIdentity', namespaced: false },
+  identities: {
+    group: 'cilium.io',
+    version: 'v2',
+    plural: 'ciliumidentities',
+    kind: 'CiliumIdentity',
+    namespaced: false,
+  },
 } as const satisfies Record<string, ResourceRef>;
 
 export type ResourceName = keyof typeof resources;
@@ -92,7 +122,12 @@ export function makeInformer(kc: KubeConfig, r: ResourceRef, log: Logger): Resil
   const custom = kc.makeApiClient(CustomObjectsApi);
   const core = kc.makeApiClient(CoreV1Api);
   const list = async (): Promise<KubernetesListObject<KubernetesObject>> => {
-    if (r.group) return (await custom.listClusterCustomObject({ group: r.group, version: r.version, plural: r.plural })) as KubernetesListObject<KubernetesObject>;
+    if (r.group)
+      return (await custom.listClusterCustomObject({
+        group: r.group,
+        version: r.version,
+        plural: r.plural,
+      })) as KubernetesListObject<KubernetesObject>;
     switch (r.plural) {
       case 'services':
         return core.listServiceForAllNamespaces();
@@ -153,7 +188,11 @@ export function objectKey(obj: KubernetesObject): string {
 }
 
 /** Run fn over items with at most `limit` in flight; returns the failures, never throws. */
-export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<{ item: T; error: unknown }[]> {
+export async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<{ item: T; error: unknown }[]> {
   const failures: { item: T; error: unknown }[] = [];
   let next = 0;
   const worker = async () => {
@@ -252,6 +291,8 @@ export async function runPassWrites(
   const next = backoff.nextIn();
   if (next !== undefined) opts.schedule(next);
   if (failures.length > 0) {
-    throw new Error(`${failures.length} of ${due.length} writes failed (first: ${failures[0]!.item.what}: ${errorMessage(failures[0]!.error)})`);
+    throw new Error(
+      `${failures.length} of ${due.length} writes failed (first: ${failures[0]!.item.what}: ${errorMessage(failures[0]!.error)})`,
+    );
   }
 }

@@ -73,7 +73,9 @@ export class OperatorFramework {
   /** Create every CRD in a folder of *.yaml that is not there yet (existing ones are left alone). */
   async registerCrds(dir: string): Promise<void> {
     if (!existsSync(dir)) throw new Error(`CRD folder ${dir} does not exist`);
-    for (const f of readdirSync(dir).filter((n) => n.endsWith('.yaml') && n !== 'kustomization.yaml').sort()) {
+    for (const f of readdirSync(dir)
+      .filter((n) => n.endsWith('.yaml') && n !== 'kustomization.yaml')
+      .sort()) {
       const r = await this.#op.registerCrd(join(dir, f));
       this.#log.debug('CRD registered', { plural: r.plural, group: r.group });
     }

@@ -73,7 +73,8 @@ export class GarbageCollector extends QueueController {
           const pod = this.#i.pods.get(cep.metadata?.name ?? '', cep.metadata?.namespace);
           if (!pod) return 'its pod is gone';
           const owner = cep.metadata?.ownerReferences?.find((o) => o.kind === 'Pod');
-          if (owner && pod.metadata?.uid && owner.uid !== pod.metadata.uid) return 'its pod was replaced by another of the same name';
+          if (owner && pod.metadata?.uid && owner.uid !== pod.metadata.uid)
+            return 'its pod was replaced by another of the same name';
           return undefined;
         });
       case 'nodes':
@@ -81,10 +82,18 @@ export class GarbageCollector extends QueueController {
           this.#i.nodes.get(cn.metadata?.name ?? '') ? undefined : 'its Node is gone',
         );
       case 'identities': {
-        const used = () => new Set(this.#i.endpoints.list().flatMap((e) => (e.status?.identity?.id !== undefined ? [String(e.status.identity.id)] : [])));
+        const used = () =>
+          new Set(
+            this.#i.endpoints
+              .list()
+              .flatMap((e) => (e.status?.identity?.id !== undefined ? [String(e.status.identity.id)] : [])),
+          );
         const inUse = used();
-        return this.#collect(resources.identities, this.#i.identities.list(), this.#o.identityGraceMs, (id) =>
-          inUse.has(id.metadata?.name ?? '') ? undefined : 'no CiliumEndpoint uses it',
+        return this.#collect(
+          resources.identities,
+          this.#i.identities.list(),
+          this.#o.identityGraceMs,
+          (id) => (inUse.has(id.metadata?.name ?? '') ? undefined : 'no CiliumEndpoint uses it'),
           (id) => !used().has(id.metadata?.name ?? ''),
         );
       }
@@ -124,16 +133,35 @@ export class GarbageCollector extends QueueController {
         failures.push(`${key}: ${errorText(err)}`);
       }
     }
-    for (const key of [...this.#orphans.keys()]) if (key.startsWith(`${r.plural}/`) && !seen.has(key)) this.#orphans.delete(key);
-    if (failures.length) throw new Error(`garbage collection of ${failures.length} ${r.plural} failed: ${failures.slice(0, 3).join('; ')}`);
+    for (const key of [...this.#orphans.keys()])
+      if (key.startsWith(`${r.plural}/`) && !seen.has(key)) this.#orphans.delete(key);
+    if (failures.length)
+      throw new Error(
+        `garbage collection of ${failures.length} ${r.plural} failed: ${failures.slice(0, 3).join('; ')}`,
+      );
   }
 
   async #delete(r: ResourceRef, name: string, namespace: string | undefined, uid: string, why: string): Promise<void> {
     this.ctx.assertLeader(`delete ${r.kind} ${namespace ? `${namespace}/` : ''}${name}`);
     const body = { preconditions: { uid } };
     try {
-      if (namespace) await this.ctx.custom.deleteNamespacedCustomObject({ group: r.group, version: r.version, plural: r.plural, namespace, name, body });
-      else await this.ctx.custom.deleteClusterCustomObject({ group: r.group, version: r.version, plural: r.plural, name, body });
+      if (namespace)
+        await this.ctx.custom.deleteNamespacedCustomObject({
+          group: r.group,
+          version: r.version,
+          plural: r.plural,
+          namespace,
+          name,
+          body,
+        });
+      else
+        await this.ctx.custom.deleteClusterCustomObject({
+          group: r.group,
+          version: r.version,
+          plural: r.plural,
+          name,
+          body,
+        });
     } catch (err) {
       // Gone already, or replaced by a new object of that name (UID precondition): nothing to collect.
       const code = statusOf(err);

@@ -27,10 +27,20 @@ export function validCondition(policy: PolicyObject): DesiredCondition {
   const result = validate(doc);
   const clip = (s: string) => (s.length > maxMessage ? `${s.slice(0, maxMessage - 1)}…` : s);
   if (result.errors.length > 0) {
-    return { type: CONDITION_VALID, status: 'False', reason: REASON_INVALID, message: clip(formatIssues(result.errors).join('; ')) };
+    return {
+      type: CONDITION_VALID,
+      status: 'False',
+      reason: REASON_INVALID,
+      message: clip(formatIssues(result.errors).join('; ')),
+    };
   }
   const warnings = formatIssues(result.warnings);
-  return { type: CONDITION_VALID, status: 'True', reason: REASON_VALID, message: clip(warnings.length ? `valid, with warnings: ${warnings.join('; ')}` : 'Policy validation succeeded') };
+  return {
+    type: CONDITION_VALID,
+    status: 'True',
+    reason: REASON_VALID,
+    message: clip(warnings.length ? `valid, with warnings: ${warnings.join('; ')}` : 'Policy validation succeeded'),
+  };
 }
 
 function policyKey(kind: 'cnp' | 'ccnp', p: PolicyObject): string {
@@ -73,19 +83,38 @@ export class PolicyStatusController extends QueueController {
     const current = existing?.find((c) => c.type === CONDITION_VALID);
     // Cilium's PolicyCondition has no observedGeneration (the apiserver would prune it): the
     // condition is current when it says what the validator says about the spec as it is now.
-    if (current && current.status === desired.status && (current.reason ?? '') === desired.reason && (current.message ?? '') === desired.message) {
+    if (
+      current &&
+      current.status === desired.status &&
+      (current.reason ?? '') === desired.reason &&
+      (current.message ?? '') === desired.message
+    ) {
       return;
     }
     this.ctx.assertLeader(`write the status of ${key}`);
     const conditions = mergeConditions(existing, [desired], new Date().toISOString());
     const r: ResourceRef = kind === 'cnp' ? resources.cnps : resources.ccnps;
     const rv = await this.ctx.patchStatus(
-      { group: r.group, version: r.version, plural: r.plural, kind: r.kind, ...(namespace ? { namespace } : {}), name, resourceVersion },
+      {
+        group: r.group,
+        version: r.version,
+        plural: r.plural,
+        kind: r.kind,
+        ...(namespace ? { namespace } : {}),
+        name,
+        resourceVersion,
+      },
       { conditions },
     );
     this.ctx.metrics.writes.inc({ controller: this.name, kind: r.kind });
     this.#written.set(key, rv, { resourceVersion: rv, conditions });
     const log = desired.status === 'True' ? this.ctx.log.info.bind(this.ctx.log) : this.ctx.log.warn.bind(this.ctx.log);
-    log('policy validity', { kind: r.kind, namespace: namespace || undefined, name, valid: desired.status, detail: desired.message });
+    log('policy validity', {
+      kind: r.kind,
+      namespace: namespace || undefined,
+      name,
+      valid: desired.status,
+      detail: desired.message,
+    });
   }
 }

@@ -7,8 +7,16 @@ import type { ServerStatusResponse__Output } from './generated/observer/ServerSt
 
 type ObserverStub = grpc.Client & {
   GetFlows(req: GetFlowsRequest, opts?: grpc.CallOptions): grpc.ClientReadableStream<GetFlowsResponse>;
-  ServerStatus(req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: ServerStatus) => void): grpc.ClientUnaryCall;
-  GetNodes(req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: { nodes?: unknown[] }) => void): grpc.ClientUnaryCall;
+  ServerStatus(
+    req: object,
+    opts: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res: ServerStatus) => void,
+  ): grpc.ClientUnaryCall;
+  GetNodes(
+    req: object,
+    opts: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res: { nodes?: unknown[] }) => void,
+  ): grpc.ClientUnaryCall;
 };
 
 export type ServerStatus = ServerStatusResponse__Output;
@@ -49,7 +57,9 @@ export class ObserverClient {
 
   serverStatus(timeoutMs = 5000): Promise<ServerStatus> {
     return new Promise((resolve, reject) => {
-      this.#stub.ServerStatus({}, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res)));
+      this.#stub.ServerStatus({}, { deadline: Date.now() + timeoutMs }, (err, res) =>
+        err ? reject(err) : resolve(res),
+      );
     });
   }
 

@@ -4,7 +4,11 @@
 import { isIP } from 'node:net';
 import type { Flow, Endpoint, TCPFlags, Workload } from './flow.ts';
 
-export interface EventTypeFilter { type?: number; match_sub_type?: boolean; sub_type?: number }
+export interface EventTypeFilter {
+  type?: number;
+  match_sub_type?: boolean;
+  sub_type?: number;
+}
 
 /** flow.FlowFilter, keepCase field names, enums as names. */
 export interface FlowFilter {
@@ -97,7 +101,8 @@ function ipMatcher(values: string[], field: string): (ip: string | undefined) =>
       const parsed = ipToBigInt(addr);
       const bits = parsed?.family === 4 ? 32 : 128;
       const len = Number(lenText);
-      if (!parsed || !/^\d+$/.test(lenText) || len > bits) throw new FilterError(`invalid IP prefix "${v}" in ${field}`);
+      if (!parsed || !/^\d+$/.test(lenText) || len > bits)
+        throw new FilterError(`invalid IP prefix "${v}" in ${field}`);
       const mask = len === 0 ? 0n : ((1n << BigInt(len)) - 1n) << BigInt(bits - len);
       prefixes.push({ family: parsed.family, net: parsed.n & mask, mask });
     } else {
@@ -124,7 +129,10 @@ export function parseNamespaceName(s: string): [string, string] {
   return ['default', parts[0]!];
 }
 
-function namespacedNameMatcher(values: string[], field: string): (ns: string | undefined, name: string | undefined) => boolean {
+function namespacedNameMatcher(
+  values: string[],
+  field: string,
+): (ns: string | undefined, name: string | undefined) => boolean {
   const filters = values.map((v) => {
     if (v === '') throw new FilterError(`invalid ${field} filter: name must not be empty`);
     const [ns, prefix] = parseNamespaceName(v);
@@ -138,7 +146,11 @@ function namespacedNameMatcher(values: string[], field: string): (ns: string | u
 
 // ---- label selectors: Kubernetes selector syntax over Cilium's "source:key=value" labels ----
 
-interface ParsedLabel { source: string; key: string; value: string }
+interface ParsedLabel {
+  source: string;
+  key: string;
+  value: string;
+}
 
 /** "k8s:app=web" → {k8s, app, web}; "reserved:host" → {reserved, host, ""}; "app=web" → {unspec, …}. */
 export function parseLabel(label: string): ParsedLabel {
@@ -190,7 +202,10 @@ export function parseSelector(selector: string): Requirement[] {
     if ((m = s.match(/^!\s*([^\s!=()]+)$/))) {
       reqs.push({ ...selectorKey(m[1]!, selector), op: '!exists', values: [] });
     } else if ((m = s.match(/^([^\s!=()]+)\s+(in|notin)\s*\(([^)]*)\)$/))) {
-      const values = m[3]!.split(',').map((v) => v.trim()).filter((v) => v !== '');
+      const values = m[3]!
+        .split(',')
+        .map((v) => v.trim())
+        .filter((v) => v !== '');
       reqs.push({ ...selectorKey(m[1]!, selector), op: m[2] as 'in' | 'notin', values });
     } else if ((m = s.match(/^([^\s!=()]+)\s*(==|=|!=)\s*([^\s,()=!]*)$/))) {
       reqs.push({ ...selectorKey(m[1]!, selector), op: m[2] === '!=' ? '!=' : '=', values: [m[3]!] });
@@ -211,12 +226,18 @@ function labelValue(labels: ParsedLabel[], source: string, key: string): string 
 function requirementMatches(r: Requirement, labels: ParsedLabel[]): boolean {
   const v = labelValue(labels, r.source, r.key);
   switch (r.op) {
-    case 'exists': return v !== undefined;
-    case '!exists': return v === undefined;
-    case '=': return v !== undefined && v === r.values[0];
-    case '!=': return v === undefined || v !== r.values[0];
-    case 'in': return v !== undefined && r.values.includes(v);
-    case 'notin': return v === undefined || !r.values.includes(v);
+    case 'exists':
+      return v !== undefined;
+    case '!exists':
+      return v === undefined;
+    case '=':
+      return v !== undefined && v === r.values[0];
+    case '!=':
+      return v === undefined || v !== r.values[0];
+    case 'in':
+      return v !== undefined && r.values.includes(v);
+    case 'notin':
+      return v === undefined || !r.values.includes(v);
   }
 }
 
@@ -232,17 +253,25 @@ function selectorMatcher(selectors: string[]): (labels: string[] | undefined) =>
 
 function globRegex(pattern: string, field: string): string {
   if (pattern === '') throw new FilterError(`invalid ${field} filter: empty pattern`);
-  return pattern.toLowerCase().split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[-a-z0-9_.]*');
+  return pattern
+    .toLowerCase()
+    .split('*')
+    .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+    .join('[-a-z0-9_.]*');
 }
 
 function nodeNameMatcher(patterns: string[]): (name: string | undefined) => boolean {
-  const re = new RegExp(`^(?:${patterns.map((p) => {
-    const parts = p.split('/');
-    if (parts.length > 2) throw new FilterError(`invalid node_name pattern "${p}": too many slashes`);
-    const [cluster, node] = parts.length === 2 ? [parts[0]!, parts[1]!] : ['', parts[0]!];
-    const any = '[-a-z0-9_.]+';
-    return `${cluster ? globRegex(cluster, 'node_name') : any}/${node ? globRegex(node, 'node_name') : any}`;
-  }).join('|')})$`);
+  const re = new RegExp(
+    `^(?:${patterns
+      .map((p) => {
+        const parts = p.split('/');
+        if (parts.length > 2) throw new FilterError(`invalid node_name pattern "${p}": too many slashes`);
+        const [cluster, node] = parts.length === 2 ? [parts[0]!, parts[1]!] : ['', parts[0]!];
+        const any = '[-a-z0-9_.]+';
+        return `${cluster ? globRegex(cluster, 'node_name') : any}/${node ? globRegex(node, 'node_name') : any}`;
+      })
+      .join('|')})$`,
+  );
   return (name) => {
     if (!name) return false;
     return re.test((name.includes('/') ? name : `default/${name}`).toLowerCase());
@@ -262,11 +291,13 @@ function portOf(f: Flow, end: 'source_port' | 'destination_port'): number | unde
 }
 
 function portMatcher(values: string[], field: string): Set<number> {
-  return new Set(values.map((v) => {
-    const n = Number(v);
-    if (!/^\d+$/.test(v) || n > 65535) throw new FilterError(`invalid port "${v}" in ${field}`);
-    return n;
-  }));
+  return new Set(
+    values.map((v) => {
+      const n = Number(v);
+      if (!/^\d+$/.test(v) || n > 65535) throw new FilterError(`invalid port "${v}" in ${field}`);
+      return n;
+    }),
+  );
 }
 
 const l4Protocols = new Set(['icmp', 'icmpv4', 'icmpv6', 'tcp', 'udp', 'sctp', 'vrrp', 'igmp']);
@@ -278,20 +309,30 @@ function protocolMatcher(values: string[]): FlowPredicate {
     if (!l4Protocols.has(v) && !l7Protocols.has(v)) throw new FilterError(`unknown protocol: "${p}"`);
     return v;
   });
-  return (f) => protos.some((p) => {
-    const l4 = f.l4;
-    switch (p) {
-      case 'icmp': return !!(l4?.ICMPv4 || l4?.ICMPv6);
-      case 'icmpv4': return !!l4?.ICMPv4;
-      case 'icmpv6': return !!l4?.ICMPv6;
-      case 'tcp': return !!l4?.TCP;
-      case 'udp': return !!l4?.UDP;
-      case 'sctp': return !!l4?.SCTP;
-      case 'dns': return !!f.l7?.dns;
-      case 'http': return !!f.l7?.http;
-      default: return false;
-    }
-  });
+  return (f) =>
+    protos.some((p) => {
+      const l4 = f.l4;
+      switch (p) {
+        case 'icmp':
+          return !!(l4?.ICMPv4 || l4?.ICMPv6);
+        case 'icmpv4':
+          return !!l4?.ICMPv4;
+        case 'icmpv6':
+          return !!l4?.ICMPv6;
+        case 'tcp':
+          return !!l4?.TCP;
+        case 'udp':
+          return !!l4?.UDP;
+        case 'sctp':
+          return !!l4?.SCTP;
+        case 'dns':
+          return !!f.l7?.dns;
+        case 'http':
+          return !!f.l7?.http;
+        default:
+          return false;
+      }
+    });
 }
 
 const tcpFlagNames: (keyof TCPFlags)[] = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR', 'NS'];
@@ -306,8 +347,10 @@ function tcpFlagsMatcher(values: TCPFlags[]): FlowPredicate {
 }
 
 function workloadMatcher(values: Workload[]): (ep: Endpoint | undefined) => boolean {
-  return (ep) => (ep?.workloads ?? []).some((w) =>
-    values.some((v) => (!v.name || v.name === w.name) && (!v.kind || v.kind === w.kind)));
+  return (ep) =>
+    (ep?.workloads ?? []).some((w) =>
+      values.some((v) => (!v.name || v.name === w.name) && (!v.kind || v.kind === w.kind)),
+    );
 }
 
 function regexes(values: string[], field: string): RegExp[] {
@@ -425,25 +468,37 @@ export function compileFilter(ff: FlowFilter): FlowPredicate {
   }
   if (set(ff.interface)) {
     const wanted = ff.interface;
-    add((f) => !!f.interface && wanted.some((i) =>
-      (!i.index || i.index === f.interface!.index) && (!i.name || i.name === f.interface!.name)));
+    add(
+      (f) =>
+        !!f.interface &&
+        wanted.some((i) => (!i.index || i.index === f.interface!.index) && (!i.name || i.name === f.interface!.name)),
+    );
   }
   if (set(ff.event_type)) {
     const types = ff.event_type;
     add((f) => {
       const ev = f.event_type;
       if (!ev) return false;
-      return types.some((t) => (!t.type || t.type === (ev.type ?? 0)) && (!t.match_sub_type || (t.sub_type ?? 0) === (ev.sub_type ?? 0)));
+      return types.some(
+        (t) =>
+          (!t.type || t.type === (ev.type ?? 0)) && (!t.match_sub_type || (t.sub_type ?? 0) === (ev.sub_type ?? 0)),
+      );
     });
   }
   if (set(ff.protocol)) add(protocolMatcher(ff.protocol));
   if (set(ff.source_port)) {
     const ports = portMatcher(ff.source_port, 'source_port');
-    add((f) => { const p = portOf(f, 'source_port'); return p !== undefined && ports.has(p); });
+    add((f) => {
+      const p = portOf(f, 'source_port');
+      return p !== undefined && ports.has(p);
+    });
   }
   if (set(ff.destination_port)) {
     const ports = portMatcher(ff.destination_port, 'destination_port');
-    add((f) => { const p = portOf(f, 'destination_port'); return p !== undefined && ports.has(p); });
+    add((f) => {
+      const p = portOf(f, 'destination_port');
+      return p !== undefined && ports.has(p);
+    });
   }
   if (set(ff.reply)) {
     const wanted = ff.reply;
@@ -475,7 +530,10 @@ export function compileFilter(ff: FlowFilter): FlowPredicate {
   }
   if (set(ff.dns_query)) {
     const res = regexes(ff.dns_query, 'dns_query');
-    add((f) => { const q = f.l7?.dns?.query; return q !== undefined && res.some((r) => r.test(q)); });
+    add((f) => {
+      const q = f.l7?.dns?.query;
+      return q !== undefined && res.some((r) => r.test(q));
+    });
   }
   if (set(ff.http_status_code)) add(httpStatusMatcher(ff.http_status_code));
   if (set(ff.http_method)) {
@@ -493,7 +551,10 @@ export function compileFilter(ff: FlowFilter): FlowPredicate {
   }
   if (set(ff.http_url)) {
     const res = regexes(ff.http_url, 'http_url');
-    add((f) => { const url = f.l7?.http?.url; return !!url && res.some((r) => r.test(url)); });
+    add((f) => {
+      const url = f.l7?.http?.url;
+      return !!url && res.some((r) => r.test(url));
+    });
   }
   if (set(ff.http_header)) {
     const wanted = ff.http_header;

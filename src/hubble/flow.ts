@@ -6,7 +6,11 @@
 // flow event.
 import type { FlowEvent } from '../datapath/codecs.ts';
 import { dropReasonName } from './proto.ts';
-import { ReservedIdentity, reservedIdentityNames as policyReservedNames, UNKNOWN_IDENTITY_NAME } from '../policy/api/index.ts';
+import {
+  ReservedIdentity,
+  reservedIdentityNames as policyReservedNames,
+  UNKNOWN_IDENTITY_NAME,
+} from '../policy/api/index.ts';
 import type { Flow__Output } from './generated/flow/Flow.ts';
 import type { Endpoint__Output } from './generated/flow/Endpoint.ts';
 import type { Workload__Output } from './generated/flow/Workload.ts';
@@ -45,19 +49,38 @@ export type DropReasonName = DropReason__Output;
 /** Cilium's monitor message types (pkg/monitor/api), the `type` of Flow.event_type. */
 export const MessageType = { DROP: 1, DEBUG: 2, CAPTURE: 3, TRACE: 4, POLICY_VERDICT: 5, TRACE_SOCK: 7 } as const;
 export const messageTypeNames: Readonly<Record<string, number>> = {
-  drop: 1, debug: 2, capture: 3, trace: 4, 'policy-verdict': 5, 'trace-sock': 7, l7: 129, agent: 130,
+  drop: 1,
+  debug: 2,
+  capture: 3,
+  trace: 4,
+  'policy-verdict': 5,
+  'trace-sock': 7,
+  l7: 129,
+  agent: 130,
 };
 /** Trace observation points (bpf/lib/trace.h), the sub_type of a trace event. */
 export const TracePoint = { TO_ENDPOINT: 0, TO_STACK: 3, FROM_ENDPOINT: 5 } as const;
 export const tracePointNames: Readonly<Record<number, string>> = {
-  0: 'to-endpoint', 1: 'to-proxy', 2: 'to-host', 3: 'to-stack', 4: 'to-overlay', 5: 'from-endpoint',
-  6: 'from-proxy', 7: 'from-host', 8: 'from-stack', 9: 'from-overlay', 10: 'from-network', 11: 'to-network',
-  12: 'from-crypto', 13: 'to-crypto',
+  0: 'to-endpoint',
+  1: 'to-proxy',
+  2: 'to-host',
+  3: 'to-stack',
+  4: 'to-overlay',
+  5: 'from-endpoint',
+  6: 'from-proxy',
+  7: 'from-host',
+  8: 'from-stack',
+  9: 'from-overlay',
+  10: 'from-network',
+  11: 'to-network',
+  12: 'from-crypto',
+  13: 'to-crypto',
 };
 
 /** Reserved security identities as Hubble prints them: "(world)" instead of "(ID:2)". */
 export const reservedIdentityNames: Readonly<Record<number, string>> = {
-  [ReservedIdentity.UNKNOWN]: UNKNOWN_IDENTITY_NAME, ...policyReservedNames,
+  [ReservedIdentity.UNKNOWN]: UNKNOWN_IDENTITY_NAME,
+  ...policyReservedNames,
 };
 
 /** Both fields set: a Timestamp we build, unlike one decoded (proto3 leaves out zeros). */
@@ -83,7 +106,14 @@ export function ktimeConverter(): (ktimeNs: bigint) => Timestamp {
 }
 
 const tcpFlagOrder: [keyof TCPFlags, number][] = [
-  ['SYN', 2], ['ACK', 16], ['RST', 4], ['FIN', 1], ['PSH', 8], ['URG', 32], ['ECE', 64], ['CWR', 128],
+  ['SYN', 2],
+  ['ACK', 16],
+  ['RST', 4],
+  ['FIN', 1],
+  ['PSH', 8],
+  ['URG', 32],
+  ['ECE', 64],
+  ['CWR', 128],
 ];
 export function tcpFlagsFromBits(bits: number): TCPFlags {
   const flags: TCPFlags = {};
@@ -92,15 +122,30 @@ export function tcpFlagsFromBits(bits: number): TCPFlags {
 }
 /** "SYN, ACK", in Hubble's order. */
 export function tcpFlagsText(flags: TCPFlags | undefined): string {
-  return tcpFlagOrder.filter(([name]) => flags?.[name]).map(([name]) => name).concat(flags?.NS ? ['NS'] : []).join(', ');
+  return tcpFlagOrder
+    .filter(([name]) => flags?.[name])
+    .map(([name]) => name)
+    .concat(flags?.NS ? ['NS'] : [])
+    .join(', ');
 }
 
 const icmpv4Types: Readonly<Record<number, string>> = {
-  0: 'EchoReply', 3: 'DestinationUnreachable', 5: 'Redirect', 8: 'EchoRequest', 11: 'TimeExceeded',
+  0: 'EchoReply',
+  3: 'DestinationUnreachable',
+  5: 'Redirect',
+  8: 'EchoRequest',
+  11: 'TimeExceeded',
 };
 const icmpv6Types: Readonly<Record<number, string>> = {
-  1: 'DestinationUnreachable', 2: 'PacketTooBig', 3: 'TimeExceeded', 128: 'EchoRequest', 129: 'EchoReply',
-  133: 'RouterSolicitation', 134: 'RouterAdvertisement', 135: 'NeighborSolicitation', 136: 'NeighborAdvertisement',
+  1: 'DestinationUnreachable',
+  2: 'PacketTooBig',
+  3: 'TimeExceeded',
+  128: 'EchoRequest',
+  129: 'EchoReply',
+  133: 'RouterSolicitation',
+  134: 'RouterAdvertisement',
+  135: 'NeighborSolicitation',
+  136: 'NeighborAdvertisement',
 };
 
 /** Hubble's Summary for an L3/L4 flow: "TCP Flags: SYN", "UDP", "ICMPv4 EchoRequest". */
@@ -201,12 +246,18 @@ function endpointOf(identity: number, ip: string, ctx: FlowContext): Endpoint {
 
 function layer4Of(ev: FlowEvent): Layer4 | undefined {
   switch (ev.protocol) {
-    case 6: return { TCP: { source_port: ev.sport, destination_port: ev.dport, flags: tcpFlagsFromBits(ev.tcpFlags) } };
-    case 17: return { UDP: { source_port: ev.sport, destination_port: ev.dport } };
-    case 132: return { SCTP: { source_port: ev.sport, destination_port: ev.dport } };
-    case 1: return { ICMPv4: { type: ev.icmpType, code: 0 } };
-    case 58: return { ICMPv6: { type: ev.icmpType, code: 0 } };
-    default: return undefined;
+    case 6:
+      return { TCP: { source_port: ev.sport, destination_port: ev.dport, flags: tcpFlagsFromBits(ev.tcpFlags) } };
+    case 17:
+      return { UDP: { source_port: ev.sport, destination_port: ev.dport } };
+    case 132:
+      return { SCTP: { source_port: ev.sport, destination_port: ev.dport } };
+    case 1:
+      return { ICMPv4: { type: ev.icmpType, code: 0 } };
+    case 58:
+      return { ICMPv6: { type: ev.icmpType, code: 0 } };
+    default:
+      return undefined;
   }
 }
 

@@ -3,8 +3,13 @@
 // policy rules that decided, appended to the line as " by CiliumNetworkPolicy/ns/name ingressDeny[0]".
 import { dropReasonNames } from '../datapath/constants.ts';
 import {
-  decidingPolicies, reservedIdentityNames, ruleFromPolicy, tracePointNames,
-  type Endpoint, type Flow, type Timestamp,
+  decidingPolicies,
+  reservedIdentityNames,
+  ruleFromPolicy,
+  tracePointNames,
+  type Endpoint,
+  type Flow,
+  type Timestamp,
 } from './flow.ts';
 import { messageToJson } from './proto.ts';
 import type { GetFlowsResponse__Output } from './generated/observer/GetFlowsResponse.ts';
@@ -40,7 +45,14 @@ function ports(f: Flow): [string, string] {
   return l4 ? [String(l4.source_port ?? 0), String(l4.destination_port ?? 0)] : ['', ''];
 }
 
-function hostname(ip: string, port: string, ep: Endpoint | undefined, svc: { name?: string; namespace?: string } | undefined, names: string[] | undefined, numeric: boolean): string {
+function hostname(
+  ip: string,
+  port: string,
+  ep: Endpoint | undefined,
+  svc: { name?: string; namespace?: string } | undefined,
+  names: string[] | undefined,
+  numeric: boolean,
+): string {
   let host = ip;
   if (!numeric) {
     if (ep?.pod_name) host = ep.namespace ? `${ep.namespace}/${ep.pod_name}` : ep.pod_name;
@@ -67,7 +79,13 @@ export function fmtIdentity(id: number | undefined): string {
 }
 
 const policyMatchNames: Readonly<Record<number, string>> = {
-  0: 'none', 1: 'L3-Only', 2: 'L3-L4', 3: 'L4-Only', 4: 'all', 5: 'L3-Proto', 6: 'Proto-Only',
+  0: 'none',
+  1: 'L3-Only',
+  2: 'L3-L4',
+  3: 'L4-Only',
+  4: 'all',
+  5: 'L3-Proto',
+  6: 'Proto-Only',
 };
 
 /** Hubble's GetFlowType: "to-endpoint", "Policy denied", "policy-verdict:L3-L4 INGRESS", "http-request". */
@@ -78,11 +96,16 @@ export function flowType(f: Flow): string {
   }
   const sub = f.event_type?.sub_type ?? 0;
   switch (f.event_type?.type ?? 0) {
-    case 4: return tracePointNames[sub] ?? String(sub);
-    case 1: return dropReasonNames[sub] ?? String(sub);
-    case 5: return `policy-verdict:${policyMatchNames[f.policy_match_type ?? 0] ?? 'unknown'} ${f.traffic_direction ?? 'TRAFFIC_DIRECTION_UNKNOWN'}`;
-    case 7: return 'trace-sock';
-    default: return 'UNKNOWN';
+    case 4:
+      return tracePointNames[sub] ?? String(sub);
+    case 1:
+      return dropReasonNames[sub] ?? String(sub);
+    case 5:
+      return `policy-verdict:${policyMatchNames[f.policy_match_type ?? 0] ?? 'unknown'} ${f.traffic_direction ?? 'TRAFFIC_DIRECTION_UNKNOWN'}`;
+    case 7:
+      return 'trace-sock';
+    default:
+      return 'UNKNOWN';
   }
 }
 
@@ -143,7 +166,10 @@ function dictBlock(res: GetFlowsResponse, opts: Omit<PrinterOptions, 'format'>):
 /** Columns aligned like Go's tabwriter (minwidth 2, padding 3). */
 export function alignTable(rows: string[][]): string {
   const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 2, c.length); });
+  for (const r of rows)
+    r.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 2, c.length);
+    });
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('')).join('\n');
 }
 
@@ -178,14 +204,30 @@ export class FlowPrinter {
       const f = res.flow;
       const [src, dst] = hostNames(f, this.#opts.numeric);
       const time = this.#opts.formatTime ?? stampMilli;
-      this.#rows.push([time(f.time), ...(this.#opts.nodeName ? [f.node_name ?? ''] : []), src, dst, flowType(f), verdictText(f), `${f.Summary ?? ''}${rulesSuffix(f)}`]);
+      this.#rows.push([
+        time(f.time),
+        ...(this.#opts.nodeName ? [f.node_name ?? ''] : []),
+        src,
+        dst,
+        flowType(f),
+        verdictText(f),
+        `${f.Summary ?? ''}${rulesSuffix(f)}`,
+      ]);
     }
     this.#count++;
   }
 
   end(): void {
     if (this.#opts.format !== 'table' || !this.#rows.length) return;
-    const header = ['TIMESTAMP', ...(this.#opts.nodeName ? ['NODE'] : []), 'SOURCE', 'DESTINATION', 'TYPE', 'VERDICT', 'SUMMARY'];
+    const header = [
+      'TIMESTAMP',
+      ...(this.#opts.nodeName ? ['NODE'] : []),
+      'SOURCE',
+      'DESTINATION',
+      'TYPE',
+      'VERDICT',
+      'SUMMARY',
+    ];
     this.#out(alignTable([header, ...this.#rows]) + '\n');
     this.#rows = [];
   }

@@ -13,7 +13,14 @@ export const protoDir = join(dirname(fileURLToPath(import.meta.url)), 'proto');
  * counts and nanosecond uptimes stay below 2^53 in practice). tools/generate.ts passes the same
  * options to proto-loader-gen-types, so src/hubble/generated/ types exactly these objects.
  */
-export const loaderOptions = { keepCase: true, longs: Number, enums: String, defaults: false, oneofs: false, includeDirs: [protoDir] };
+export const loaderOptions = {
+  keepCase: true,
+  longs: Number,
+  enums: String,
+  defaults: false,
+  oneofs: false,
+  includeDirs: [protoDir],
+};
 export const observerProtoFiles = ['observer/observer.proto', 'grpc/health/v1/health.proto'];
 
 let cached: PackageDefinition | undefined;
@@ -82,9 +89,14 @@ function resolveType(typeName: string, scope: string): string {
 }
 
 const wrapperTypes = new Set([
-  'google.protobuf.BoolValue', 'google.protobuf.Int32Value', 'google.protobuf.UInt32Value',
-  'google.protobuf.Int64Value', 'google.protobuf.UInt64Value', 'google.protobuf.StringValue',
-  'google.protobuf.DoubleValue', 'google.protobuf.FloatValue',
+  'google.protobuf.BoolValue',
+  'google.protobuf.Int32Value',
+  'google.protobuf.UInt32Value',
+  'google.protobuf.Int64Value',
+  'google.protobuf.UInt64Value',
+  'google.protobuf.StringValue',
+  'google.protobuf.DoubleValue',
+  'google.protobuf.FloatValue',
 ]);
 const int64Types = new Set(['TYPE_INT64', 'TYPE_UINT64', 'TYPE_SINT64', 'TYPE_FIXED64', 'TYPE_SFIXED64']);
 
@@ -109,7 +121,8 @@ export interface JsonOptions {
 }
 
 function scalarToJson(f: FieldDescriptor, v: unknown, scope: string, opts: JsonOptions): unknown {
-  if (f.type === 'TYPE_MESSAGE') return messageToJson(resolveType(f.typeName, scope), v as Record<string, unknown>, opts);
+  if (f.type === 'TYPE_MESSAGE')
+    return messageToJson(resolveType(f.typeName, scope), v as Record<string, unknown>, opts);
   if (int64Types.has(f.type)) return String(v);
   if (f.type === 'TYPE_ENUM' && typeof v === 'number') {
     return enumMaps(resolveType(f.typeName, scope)).byNumber.get(v) ?? v;
@@ -118,7 +131,11 @@ function scalarToJson(f: FieldDescriptor, v: unknown, scope: string, opts: JsonO
 }
 
 /** A decoded message (keepCase object) in proto3's JSON mapping, default values left out. */
-export function messageToJson(fullName: string, msg: Record<string, unknown> | undefined, opts: JsonOptions = {}): unknown {
+export function messageToJson(
+  fullName: string,
+  msg: Record<string, unknown> | undefined,
+  opts: JsonOptions = {},
+): unknown {
   if (msg === undefined || msg === null) return null;
   if (fullName === 'google.protobuf.Timestamp') return rfc3339(msg as { seconds?: number; nanos?: number });
   if (wrapperTypes.has(fullName)) {

@@ -66,7 +66,11 @@ export interface FlowsPlan {
 }
 
 function invalid(message: string): grpc.ServiceError {
-  return Object.assign(new Error(message), { code: grpc.status.INVALID_ARGUMENT, details: message, metadata: new grpc.Metadata() });
+  return Object.assign(new Error(message), {
+    code: grpc.status.INVALID_ARGUMENT,
+    details: message,
+    metadata: new grpc.Metadata(),
+  });
 }
 
 /** Decide where a GetFlows call starts and stops, as Hubble's observer does. Throws FilterError. */
@@ -120,7 +124,10 @@ async function streamFlows(o: Observed, call: Writable, req: GetFlowsRequest): P
   } catch (err) {
     if (err instanceof FilterError) {
       // grpc-js sends a server stream's 'error' event as the call's status
-      call.emit('error', Object.assign(invalid(err.message), err.unimplemented ? { code: grpc.status.UNIMPLEMENTED } : {}));
+      call.emit(
+        'error',
+        Object.assign(invalid(err.message), err.unimplemented ? { code: grpc.status.UNIMPLEMENTED } : {}),
+      );
       return;
     }
     throw err;
@@ -139,7 +146,14 @@ async function streamFlows(o: Observed, call: Writable, req: GetFlowsRequest): P
   try {
     for await (const ev of o.ring.follow({ fromSeq: plan.startSeq, signal: abort.signal })) {
       if ('lost' in ev) {
-        if (!(await write(call, { lost_events: ev.lost, node_name: o.nodeName, time: timestampFromMs(Date.now()) }, abort.signal))) break;
+        if (
+          !(await write(
+            call,
+            { lost_events: ev.lost, node_name: o.nodeName, time: timestampFromMs(Date.now()) },
+            abort.signal,
+          ))
+        )
+          break;
         continue;
       }
       const { seq, flow } = ev;
@@ -149,7 +163,8 @@ async function streamFlows(o: Observed, call: Writable, req: GetFlowsRequest): P
         continue;
       }
       if (t >= plan.sinceNs && plan.match(flow)) {
-        if (!(await write(call, { flow, node_name: flow.node_name || o.nodeName, time: flow.time }, abort.signal))) break;
+        if (!(await write(call, { flow, node_name: flow.node_name || o.nodeName, time: flow.time }, abort.signal)))
+          break;
         sent++;
         if (plan.limit && sent >= plan.limit) break;
       }
@@ -232,10 +247,19 @@ function observerService(o: Observed): grpc.UntypedServiceImplementation {
     GetNodes(_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) {
       const s = o.ring.stats();
       cb(null, {
-        nodes: [{
-          name: o.nodeName, version: o.version, address: o.address, state: 'NODE_CONNECTED',
-          tls: { enabled: false }, uptime_ns: uptimeNs(o), num_flows: s.size, max_flows: s.capacity, seen_flows: s.seen,
-        }],
+        nodes: [
+          {
+            name: o.nodeName,
+            version: o.version,
+            address: o.address,
+            state: 'NODE_CONNECTED',
+            tls: { enabled: false },
+            uptime_ns: uptimeNs(o),
+            num_flows: s.size,
+            max_flows: s.capacity,
+            seen_flows: s.seen,
+          },
+        ],
       });
     },
     GetNamespaces(_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) {
@@ -287,17 +311,25 @@ export async function startHubbleServer(opts: HubbleServerOptions): Promise<Hubb
   if (socket && existsSync(socket)) rmSync(socket);
   const server = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
   const observed: Observed = {
-    ring: opts.ring, nodeName: opts.nodeName, version: opts.version ?? HUBBLE_VERSION,
-    startedAt: process.hrtime.bigint(), address: '', open: new Set(),
+    ring: opts.ring,
+    nodeName: opts.nodeName,
+    version: opts.version ?? HUBBLE_VERSION,
+    startedAt: process.hrtime.bigint(),
+    address: '',
+    open: new Set(),
   };
   server.addService(observerServiceDefinition(), observerService(observed));
   const health = healthService();
   server.addService(health.definition, health.impl);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new Error(`hubble: cannot listen on ${listen}: ${err.message}`)) : resolve(p)));
+    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(new Error(`hubble: cannot listen on ${listen}: ${err.message}`)) : resolve(p),
+    );
   });
   const host = target.startsWith('unix:') ? '' : target.slice(0, target.lastIndexOf(':'));
-  observed.address = socket ? `unix:${socket}` : `${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
+  observed.address = socket
+    ? `unix:${socket}`
+    : `${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
   log.info('observer API listening', { address: observed.address, capacity: opts.ring.capacity });
   return {
     address: observed.address,

@@ -66,7 +66,10 @@ class Component {
     // setpriv --pdeathsig: the kernel kills the component if this process dies without cleaning
     // up (SIGKILL, a crashed test runner), so no orphan keeps a port or etcd data busy.
     // detached: a Ctrl-C on the terminal reaches only us, and we stop the components in order.
-    this.proc = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', bin, ...args], { stdio: ['ignore', fd, fd], detached: true });
+    this.proc = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', bin, ...args], {
+      stdio: ['ignore', fd, fd],
+      detached: true,
+    });
     closeSync(fd);
     this.proc.on('exit', (code, signal) => (this.exited = { code, signal }));
   }
@@ -89,7 +92,10 @@ class Component {
   }
 }
 
-function httpsGet(url: string, tls: { ca: string; cert: string; key: string }): Promise<{ status: number; body: string }> {
+function httpsGet(
+  url: string,
+  tls: { ca: string; cert: string; key: string },
+): Promise<{ status: number; body: string }> {
   return new Promise((res, rej) => {
     const req = request(url, { ...tls, timeout: 2000 }, (r) => {
       let body = '';
@@ -102,14 +108,24 @@ function httpsGet(url: string, tls: { ca: string; cert: string; key: string }): 
   });
 }
 
-async function waitFor(what: string, comp: Component[], check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+async function waitFor(
+  what: string,
+  comp: Component[],
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const dead = comp.find((c) => c.exited);
-    if (dead) throw new Error(`${dead.name} exited (${JSON.stringify(dead.exited)}) while waiting for ${what}:\n${dead.logTail()}`);
+    if (dead)
+      throw new Error(
+        `${dead.name} exited (${JSON.stringify(dead.exited)}) while waiting for ${what}:\n${dead.logTail()}`,
+      );
     if (await check().catch(() => false)) return;
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${comp.map((c) => `--- ${c.name}\n${c.logTail(10)}`).join('\n')}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}\n${comp.map((c) => `--- ${c.name}\n${c.logTail(10)}`).join('\n')}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -174,10 +190,20 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     const serving = await issue(ca, {
       commonName: 'kube-apiserver',
       usage: 'server',
-      dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+      dnsNames: [
+        'localhost',
+        'kubernetes',
+        'kubernetes.default',
+        'kubernetes.default.svc',
+        'kubernetes.default.svc.cluster.local',
+      ],
       ipAddresses: ['127.0.0.1', '10.96.0.1'],
     });
-    const admin = await issue(ca, { commonName: 'cilium-ts-admin', organizations: ['system:masters'], usage: 'client' });
+    const admin = await issue(ca, {
+      commonName: 'cilium-ts-admin',
+      organizations: ['system:masters'],
+      usage: 'client',
+    });
     const sa = await keyPair();
     const files = {
       ca: join(pki, 'ca.crt'),
@@ -243,7 +269,12 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     );
     components.push(apiserver);
     const tls = { ca: ca.certPem, cert: admin.certPem, key: admin.keyPem };
-    await waitFor('kube-apiserver /readyz', components, async () => (await httpsGet(`${server}/readyz`, tls)).status === 200, 60_000);
+    await waitFor(
+      'kube-apiserver /readyz',
+      components,
+      async () => (await httpsGet(`${server}/readyz`, tls)).status === 200,
+      60_000,
+    );
 
     if (opts.controllerManager) {
       const kcmPort = await freePort();

@@ -39,13 +39,25 @@ export const LAB_PIN_ROOT = '/sys/fs/bpf/cilium-ts-lab';
 
 /** config/samples, applied server-side as `kubectl apply -k` (kustomize is kubectl's); returns kubectl's lines. */
 async function applySamples(cp: ControlPlane): Promise<string> {
-  const samples = await cp.kubectl(['apply', '--server-side', '--field-manager=cilium-ts-lab', '-k', join(repoRoot, 'config', 'samples')]);
+  const samples = await cp.kubectl([
+    'apply',
+    '--server-side',
+    '--field-manager=cilium-ts-lab',
+    '-k',
+    join(repoRoot, 'config', 'samples'),
+  ]);
   if (samples.code !== 0) throw new Error(`applying config/samples failed: ${samples.stderr}`);
   return samples.stdout;
 }
 
 function indent(text: string): string {
-  return text.trimEnd().split('\n').map((l) => `    ${l}`).join('\n') + '\n';
+  return (
+    text
+      .trimEnd()
+      .split('\n')
+      .map((l) => `    ${l}`)
+      .join('\n') + '\n'
+  );
 }
 
 /** Waits until `cond` holds, polling: the agent's policy revisions are in-process state, not events. */
@@ -71,28 +83,41 @@ async function demo(cp: ControlPlane, agent: Agent, progress: Progress): Promise
     await Promise.all(names.map((n) => addPod(o, 'demo', n, { app: n }, [port])));
   });
   const matrix = async (title: string) => {
-    const m = await probeMatrix(listPods(o).filter((x) => x.namespace === 'demo'), 8080, 'TCP', 800);
+    const m = await probeMatrix(
+      listPods(o).filter((x) => x.namespace === 'demo'),
+      8080,
+      'TCP',
+      800,
+    );
     progress.say(`\n${title}  (rows connect to columns on TCP 8080; . allowed, X denied)\n${formatMatrix(m)}`);
   };
   await matrix('Three pods, no policy yet: everyone reaches everyone');
   const applied = await progress.step('config/samples applied (server-side)', () => applySamples(cp));
   progress.say(indent(applied));
   await progress.step('policies in the kernel', async () => {
-    await until('the agent to take CiliumNetworkPolicy demo/frontend-to-backend',
-      () => agent.policyRevisions.has('CiliumNetworkPolicy/demo/frontend-to-backend'), 15_000);
+    await until(
+      'the agent to take CiliumNetworkPolicy demo/frontend-to-backend',
+      () => agent.policyRevisions.has('CiliumNetworkPolicy/demo/frontend-to-backend'),
+      15_000,
+    );
     await agent.idle();
   });
   await matrix('config/samples applied: only the frontend reaches the backend, whose egress is limited too');
   // What Hubble would show, plus the rule that decided (cilium-ts observe --verdict DROPPED).
   agent.flows?.drain();
-  const drops = [...(agent.flows?.ring.oldestFirst() ?? [])].map((x) => x.flow)
+  const drops = [...(agent.flows?.ring.oldestFirst() ?? [])]
+    .map((x) => x.flow)
     .filter((f) => f.verdict === 'DROPPED' && f.source?.namespace === 'demo' && f.l4?.TCP?.destination_port === 8080);
   const seen = new Set<string>();
-  const lines = drops.map((f) => compactLine({ flow: f })).filter((l) => {
-    const key = l.replace(/^\S+ +\S+ +\S+ +/, '').replace(/:\d+ \(/, ' (');
-    return seen.has(key) ? false : (seen.add(key), true);
-  });
-  progress.say(`\nDropped flows and the rule that decided (cilium-ts observe --verdict DROPPED):\n${lines.join('\n')}\n`);
+  const lines = drops
+    .map((f) => compactLine({ flow: f }))
+    .filter((l) => {
+      const key = l.replace(/^\S+ +\S+ +\S+ +/, '').replace(/:\d+ \(/, ' (');
+      return seen.has(key) ? false : (seen.add(key), true);
+    });
+  progress.say(
+    `\nDropped flows and the rule that decided (cilium-ts observe --verdict DROPPED):\n${lines.join('\n')}\n`,
+  );
 }
 
 export interface RunningLab {
@@ -113,7 +138,8 @@ export async function bootLab(p: LabPaths, opts: { demo?: boolean; progress?: Pr
   mkdirSync(p.dir, { recursive: true });
   await deleteAllPods(labPodOptions()).catch(() => undefined);
   rmSync(LAB_PIN_ROOT, { recursive: true, force: true });
-  for (const entry of readdirSync(p.dir)) if (join(p.dir, entry) !== p.logFile) rmSync(join(p.dir, entry), { recursive: true, force: true });
+  for (const entry of readdirSync(p.dir))
+    if (join(p.dir, entry) !== p.logFile) rmSync(join(p.dir, entry), { recursive: true, force: true });
   writeFileSync(p.pidFile, `${process.pid}\n`);
   // The terminal is for the person; every component's JSON events go to .lab/logs/<component>.log,
   // beside etcd's, kube-apiserver's and kube-controller-manager's.
@@ -125,7 +151,9 @@ export async function bootLab(p: LabPaths, opts: { demo?: boolean; progress?: Pr
   const shutdown = async () => {
     log.info('shutting down');
     // Pods first, while the agent still answers their CNI DEL; then the agent and its pins.
-    await deleteAllPods(labPodOptions()).catch((e: unknown) => log.warn('removing lab pods failed', { error: String(e) }));
+    await deleteAllPods(labPodOptions()).catch((e: unknown) =>
+      log.warn('removing lab pods failed', { error: String(e) }),
+    );
     await agent?.stop();
     rmSync(LAB_PIN_ROOT, { recursive: true, force: true });
     await operator?.stop();
@@ -136,26 +164,54 @@ export async function bootLab(p: LabPaths, opts: { demo?: boolean; progress?: Pr
   };
   try {
     const started = await progress.step('control plane (etcd, kube-apiserver, kube-controller-manager)', () =>
-      startControlPlane({ dir: p.dir, keepDir: true, controllerManager: true }));
+      startControlPlane({ dir: p.dir, keepDir: true, controllerManager: true }),
+    );
     cp = started;
-    await progress.step('our CRDs, established', () => installCrds(started, [join(repoRoot, 'crds')]),
-      (names) => `our CRDs (${names.length}), established`);
+    await progress.step(
+      'our CRDs, established',
+      () => installCrds(started, [join(repoRoot, 'crds')]),
+      (names) => `our CRDs (${names.length}), established`,
+    );
     // The admission webhook, registered by URL: from here on every policy is validated, samples too.
     webhook = await progress.step('admission webhook, registered', () =>
-      runWebhook({ kc: loadKubeConfig(started.kubeconfig), namespace: 'kube-system', host: '127.0.0.1', port: 0, registerUrlHost: '127.0.0.1' }));
+      runWebhook({
+        kc: loadKubeConfig(started.kubeconfig),
+        namespace: 'kube-system',
+        host: '127.0.0.1',
+        port: 0,
+        registerUrlHost: '127.0.0.1',
+      }),
+    );
     // The operator, in-process, configured as config/operator/configmap.yaml configures it in a cluster.
-    operator = await progress.step('operator (LB-IPAM, pod CIDRs from 10.0.0.0/8, policy status, GC)', () => runOperator({
-      config: configFrom({ kubeconfig: started.kubeconfig, 'health-port': '0', 'cluster-pool-ipv4-cidr': '10.0.0.0/8', 'cluster-pool-ipv4-mask-size': '24' }),
-    }));
+    operator = await progress.step('operator (LB-IPAM, pod CIDRs from 10.0.0.0/8, policy status, GC)', () =>
+      runOperator({
+        config: configFrom({
+          kubeconfig: started.kubeconfig,
+          'health-port': '0',
+          'cluster-pool-ipv4-cidr': '10.0.0.0/8',
+          'cluster-pool-ipv4-mask-size': '24',
+        }),
+      }),
+    );
     const nodeName = labNodeName();
-    const nodeIP = await progress.step(`node ${nodeName}`, () => registerLabNode(started.kubeconfig, nodeName),
-      (ip) => `node ${nodeName} (InternalIP ${ip})`);
+    const nodeIP = await progress.step(
+      `node ${nodeName}`,
+      () => registerLabNode(started.kubeconfig, nodeName),
+      (ip) => `node ${nodeName} (InternalIP ${ip})`,
+    );
     // The agent on it serves the CNI plugin on the lab's socket and waits for the operator to give
     // its CiliumNode a pod CIDR.
     const a = await progress.step('agent (eBPF datapath, CNI, Hubble observer)', async () => {
       agent = await Agent.start({
-        kc: loadKubeConfig(started.kubeconfig), nodeName, stateDir: join(p.dir, 'agent'), socketPath: labPodOptions().cniSocket,
-        pinRoot: LAB_PIN_ROOT, healthPort: 0, apiSocket: join(p.dir, 'agent.sock'), hubbleListen: '127.0.0.1:0', log: logger('agent'),
+        kc: loadKubeConfig(started.kubeconfig),
+        nodeName,
+        stateDir: join(p.dir, 'agent'),
+        socketPath: labPodOptions().cniSocket,
+        pinRoot: LAB_PIN_ROOT,
+        healthPort: 0,
+        apiSocket: join(p.dir, 'agent.sock'),
+        hubbleListen: '127.0.0.1:0',
+        log: logger('agent'),
       });
       await agent.ready(30_000);
       return agent;
@@ -247,7 +303,9 @@ async function detach(p: LabPaths): Promise<number> {
   const deadline = Date.now() + 120_000;
   while (!existsSync(p.readyFile)) {
     if (exited !== null || Date.now() > deadline) {
-      console.error(`the lab did not start (see ${logPath}):\n${readFileSync(logPath, 'utf8').split('\n').slice(-20).join('\n')}`);
+      console.error(
+        `the lab did not start (see ${logPath}):\n${readFileSync(logPath, 'utf8').split('\n').slice(-20).join('\n')}`,
+      );
       if (exited === null) process.kill(child.pid!, 'SIGTERM');
       return 1;
     }

@@ -13,7 +13,10 @@ export function labNodeName(): string {
 /** The interface of the default IPv4 route, from /proc/net/route (destination 00000000). */
 function defaultRouteInterface(): string | undefined {
   try {
-    const rows = readFileSync('/proc/net/route', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/));
+    const rows = readFileSync('/proc/net/route', 'utf8')
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(/\s+/));
     return rows.find((r) => r[1] === '00000000')?.[0];
   } catch {
     return undefined;
@@ -25,7 +28,13 @@ export function labNodeIP(): string {
   const all = networkInterfaces();
   const v4 = (name: string) => (all[name] ?? []).find((a) => a.family === 'IPv4' && !a.internal)?.address;
   const viaDefault = defaultRouteInterface();
-  return (viaDefault && v4(viaDefault)) ?? Object.keys(all).map(v4).find((a) => a !== undefined) ?? '127.0.0.1';
+  return (
+    (viaDefault && v4(viaDefault)) ??
+    Object.keys(all)
+      .map(v4)
+      .find((a) => a !== undefined) ??
+    '127.0.0.1'
+  );
 }
 
 /** Creates the lab's Node with its InternalIP and Hostname addresses; returns the InternalIP. */
@@ -33,7 +42,10 @@ export async function registerLabNode(kubeconfig: string, name = labNodeName(), 
   const k8s = cluster(kubeconfig);
   const labels = { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux' };
   if (!(await k8s.get('Node', name))) await k8s.create('Node', { metadata: { name, labels } });
-  const addresses = [{ type: 'InternalIP', address: ip }, { type: 'Hostname', address: name }];
+  const addresses = [
+    { type: 'InternalIP', address: ip },
+    { type: 'Hostname', address: name },
+  ];
   await k8s.patchStatus('Node', { metadata: { name }, status: { addresses } });
   return ip;
 }

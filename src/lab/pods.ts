@@ -15,7 +15,11 @@ import { labPaths } from './paths.ts';
 import { labNodeName } from './node.ts';
 
 export type PortProtocol = 'TCP' | 'UDP';
-export interface PortSpec { name?: string; port: number; protocol: PortProtocol }
+export interface PortSpec {
+  name?: string;
+  port: number;
+  protocol: PortProtocol;
+}
 
 export interface LabPod {
   namespace: string;
@@ -51,7 +55,8 @@ export const defaultCniConfList = join(repoRoot, 'config', 'agent', '05-cilium-t
 export const defaultPlugin = join(repoRoot, 'bin', 'cilium-ts-cni');
 /** The upstream NetworkPolicy e2e model's ports: 80 and 81 over TCP and UDP, named serve-<port>-<proto>. */
 export const DEFAULT_PORTS: PortSpec[] = [80, 81].flatMap((port) =>
-  (['TCP', 'UDP'] as const).map((protocol) => ({ name: `serve-${port}-${protocol.toLowerCase()}`, port, protocol })));
+  (['TCP', 'UDP'] as const).map((protocol) => ({ name: `serve-${port}-${protocol.toLowerCase()}`, port, protocol })),
+);
 
 /** The lab's defaults: records and the CNI socket under the lab folder. */
 export function labPodOptions(): LabPodOptions {
@@ -70,7 +75,10 @@ const PORT_NAME = /^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/;
 /** "80/TCP,81/UDP,serve-81-udp=81/UDP" (protocol defaults to TCP). */
 export function parsePorts(s: string): PortSpec[] {
   const out: PortSpec[] = [];
-  for (const item of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+  for (const item of s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
     const m = /^(?:([^=]+)=)?(\d+)(?:\/(\w+))?$/.exec(item);
     if (!m) throw new Error(`port '${item}' is not [NAME=]PORT[/TCP|UDP]`);
     const [, name, portStr, protoStr] = m;
@@ -79,9 +87,12 @@ export function parsePorts(s: string): PortSpec[] {
     const protocol = (protoStr ?? 'TCP').toUpperCase();
     if (protocol !== 'TCP' && protocol !== 'UDP') throw new Error(`port '${item}': protocol must be TCP or UDP`);
     if (name !== undefined && (!PORT_NAME.test(name) || !/[a-z]/.test(name) || name.includes('--'))) {
-      throw new Error(`port '${item}': '${name}' is not a valid port name (IANA_SVC_NAME: 1-15 lower-case letters, digits, '-', at least one letter)`);
+      throw new Error(
+        `port '${item}': '${name}' is not a valid port name (IANA_SVC_NAME: 1-15 lower-case letters, digits, '-', at least one letter)`,
+      );
     }
-    if (out.some((p) => p.port === port && p.protocol === protocol)) throw new Error(`port ${port}/${protocol} is given twice`);
+    if (out.some((p) => p.port === port && p.protocol === protocol))
+      throw new Error(`port ${port}/${protocol} is given twice`);
     if (name !== undefined && out.some((p) => p.name === name)) throw new Error(`port name '${name}' is given twice`);
     out.push(name === undefined ? { port, protocol } : { name, port, protocol });
   }
@@ -91,7 +102,10 @@ export function parsePorts(s: string): PortSpec[] {
 /** "k=v,k2=v2" */
 export function parseLabels(s: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const item of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+  for (const item of s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
     const eq = item.indexOf('=');
     if (eq <= 0) throw new Error(`label '${item}' is not KEY=VALUE`);
     out[item.slice(0, eq)] = item.slice(eq + 1);
@@ -119,7 +133,8 @@ export function readPod(o: LabPodOptions, namespace: string, name: string): LabP
 
 export function listPods(o: LabPodOptions): LabPod[] {
   if (!existsSync(o.stateDir)) return [];
-  return readdirSync(o.stateDir).filter((f) => f.endsWith('.json'))
+  return readdirSync(o.stateDir)
+    .filter((f) => f.endsWith('.json'))
     .map((f) => JSON.parse(readFileSync(join(o.stateDir, f), 'utf8')) as LabPod)
     .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
 }
@@ -134,31 +149,53 @@ function netnsName(o: LabPodOptions, namespace: string, name: string): string {
 function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(cmd, args, { encoding: 'utf8' }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
   });
 }
 
-export interface CniCallResult { code: number; stdout: string; parsed: Record<string, unknown> | undefined }
+export interface CniCallResult {
+  code: number;
+  stdout: string;
+  parsed: Record<string, unknown> | undefined;
+}
 
 /** Calls the plugin executable as a runtime does: CNI_* environment, the plugin's configuration on stdin. */
-export function execCni(o: LabPodOptions, command: string, pod: Pick<LabPod, 'containerId' | 'netnsPath' | 'ifname' | 'namespace' | 'name' | 'uid'>): Promise<CniCallResult> {
-  const list = JSON.parse(readFileSync(o.cniConfList ?? defaultCniConfList, 'utf8')) as { cniVersion: string; name: string; plugins: Array<Record<string, unknown>> };
+export function execCni(
+  o: LabPodOptions,
+  command: string,
+  pod: Pick<LabPod, 'containerId' | 'netnsPath' | 'ifname' | 'namespace' | 'name' | 'uid'>,
+): Promise<CniCallResult> {
+  const list = JSON.parse(readFileSync(o.cniConfList ?? defaultCniConfList, 'utf8')) as {
+    cniVersion: string;
+    name: string;
+    plugins: Array<Record<string, unknown>>;
+  };
   const conf = { cniVersion: list.cniVersion, name: list.name, ...list.plugins[0], socketPath: o.cniSocket };
   const plugin = o.plugin ?? defaultPlugin;
   const env = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-    CNI_COMMAND: command, CNI_CONTAINERID: pod.containerId, CNI_NETNS: pod.netnsPath, CNI_IFNAME: pod.ifname,
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: pod.containerId,
+    CNI_NETNS: pod.netnsPath,
+    CNI_IFNAME: pod.ifname,
     CNI_PATH: join(plugin, '..'),
     CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name};K8S_POD_INFRA_CONTAINER_ID=${pod.containerId};K8S_POD_UID=${pod.uid}`,
   };
   return new Promise((resolve, reject) => {
     const child = spawn(plugin, [], { env, stdio: ['pipe', 'pipe', 'inherit'] });
     let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
     child.on('error', reject);
     child.on('close', (code) => {
       let parsed: Record<string, unknown> | undefined;
-      try { parsed = out.trim() ? (JSON.parse(out) as Record<string, unknown>) : undefined; } catch { parsed = undefined; }
+      try {
+        parsed = out.trim() ? (JSON.parse(out) as Record<string, unknown>) : undefined;
+      } catch {
+        parsed = undefined;
+      }
       resolve({ code: code ?? 1, stdout: out, parsed });
     });
     child.stdin.on('error', () => undefined); // a plugin that fails before reading stdin
@@ -168,7 +205,9 @@ export function execCni(o: LabPodOptions, command: string, pod: Pick<LabPod, 'co
 
 function cniFailure(command: string, r: CniCallResult): Error {
   const e = r.parsed as { code?: number; msg?: string; details?: string } | undefined;
-  return new Error(`CNI ${command} failed (code ${e?.code ?? '?'}): ${e?.msg ?? r.stdout.trim()}${e?.details ? ` (${e.details})` : ''}`);
+  return new Error(
+    `CNI ${command} failed (code ${e?.code ?? '?'}): ${e?.msg ?? r.stdout.trim()}${e?.details ? ` (${e.details})` : ''}`,
+  );
 }
 
 const ECHO_MARKER = 'cilium-ts-lab-echo';
@@ -195,13 +234,24 @@ async function startEcho(o: LabPodOptions, netns: string, ports: PortSpec[], log
   mkdirSync(o.stateDir, { recursive: true });
   const logFd = openSync(join(o.stateDir, `${logName}.log`), 'a');
   try {
-    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', echoScript, JSON.stringify(ports), ECHO_MARKER], {
-      detached: true, stdio: ['ignore', 'pipe', logFd],
-    });
+    const child = spawn(
+      'ip',
+      ['netns', 'exec', netns, process.execPath, '-e', echoScript, JSON.stringify(ports), ECHO_MARKER],
+      {
+        detached: true,
+        stdio: ['ignore', 'pipe', logFd],
+      },
+    );
     const ok = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), 10_000);
-      child.stdout!.once('data', (d: Buffer) => { clearTimeout(timer); resolve(d.toString().includes('ready')); });
-      child.once('exit', () => { clearTimeout(timer); resolve(false); });
+      child.stdout!.once('data', (d: Buffer) => {
+        clearTimeout(timer);
+        resolve(d.toString().includes('ready'));
+      });
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
     });
     child.stdout!.destroy();
     child.unref();
@@ -220,11 +270,14 @@ function killEcho(pid: number): void {
   try {
     if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(ECHO_MARKER)) return;
     process.kill(pid, 'SIGKILL');
-  } catch { /* already gone */ }
+  } catch {
+    /* already gone */
+  }
 }
 
 function labCluster(o: LabPodOptions): Cluster {
-  if (!existsSync(o.kubeconfig)) throw new Error(`no lab is running: ${o.kubeconfig} does not exist (start one with 'cilium-ts lab up --detach')`);
+  if (!existsSync(o.kubeconfig))
+    throw new Error(`no lab is running: ${o.kubeconfig} does not exist (start one with 'cilium-ts lab up --detach')`);
   return cluster(o.kubeconfig);
 }
 
@@ -240,26 +293,44 @@ async function ignore409<T>(p: Promise<T>): Promise<void> {
  * plugin refuses pods without it; the lab's controller-manager makes it, a bare control plane does not). */
 async function ensurePrerequisites(k8s: Cluster, nodeName: string, namespace: string): Promise<void> {
   if (!(await k8s.get('Node', nodeName))) {
-    await ignore409(k8s.create('Node', { metadata: { name: nodeName, labels: { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux' } } }));
+    await ignore409(
+      k8s.create('Node', {
+        metadata: { name: nodeName, labels: { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux' } },
+      }),
+    );
   }
   if (!(await k8s.get('ServiceAccount', 'default', namespace))) {
     await ignore409(k8s.create('ServiceAccount', { metadata: { name: 'default', namespace } }));
   }
 }
 
-function podObject(namespace: string, name: string, nodeName: string, labels: Record<string, string>, ports: PortSpec[]): Pod {
+function podObject(
+  namespace: string,
+  name: string,
+  nodeName: string,
+  labels: Record<string, string>,
+  ports: PortSpec[],
+): Pod {
   return {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { name, namespace, labels },
     spec: {
       nodeName,
       automountServiceAccountToken: false,
       // With no kubelet to confirm a graceful deletion, 0 makes every delete immediate.
       terminationGracePeriodSeconds: 0,
-      containers: [{
-        name: 'echo', image: 'cilium-ts.io/lab-echo:latest',
-        ports: ports.map((p) => ({ containerPort: p.port, protocol: p.protocol, ...(p.name ? { name: p.name } : {}) })),
-      }],
+      containers: [
+        {
+          name: 'echo',
+          image: 'cilium-ts.io/lab-echo:latest',
+          ports: ports.map((p) => ({
+            containerPort: p.port,
+            protocol: p.protocol,
+            ...(p.name ? { name: p.name } : {}),
+          })),
+        },
+      ],
     },
   };
 }
@@ -271,18 +342,35 @@ async function markRunning(k8s: Cluster, pod: LabPod): Promise<void> {
   await k8s.patchStatus('Pod', {
     metadata: { name: pod.name, namespace: pod.namespace },
     status: {
-      phase: 'Running', podIP: pod.ip, podIPs: [{ ip: pod.ip }], startTime: now,
+      phase: 'Running',
+      podIP: pod.ip,
+      podIPs: [{ ip: pod.ip }],
+      startTime: now,
       conditions: ['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map(cond),
-      containerStatuses: [{
-        name: 'echo', ready: true, started: true, restartCount: 0, image: 'cilium-ts.io/lab-echo:latest', imageID: '',
-        containerID: `cilium-ts-lab://${pod.containerId}`, state: { running: { startedAt: now } },
-      }],
+      containerStatuses: [
+        {
+          name: 'echo',
+          ready: true,
+          started: true,
+          restartCount: 0,
+          image: 'cilium-ts.io/lab-echo:latest',
+          imageID: '',
+          containerID: `cilium-ts-lab://${pod.containerId}`,
+          state: { running: { startedAt: now } },
+        },
+      ],
     },
   });
 }
 
 /** Adds a pod; on any failure what was made so far is undone. */
-export async function addPod(o: LabPodOptions, namespace: string, name: string, labels: Record<string, string>, ports: PortSpec[] = DEFAULT_PORTS): Promise<LabPod> {
+export async function addPod(
+  o: LabPodOptions,
+  namespace: string,
+  name: string,
+  labels: Record<string, string>,
+  ports: PortSpec[] = DEFAULT_PORTS,
+): Promise<LabPod> {
   if (readPod(o, namespace, name)) throw new Error(`lab pod ${namespace}/${name} exists already`);
   const k8s = labCluster(o);
   const nodeName = o.nodeName ?? labNodeName();
@@ -296,8 +384,12 @@ export async function addPod(o: LabPodOptions, namespace: string, name: string, 
     if (add.code !== 0) throw new Error(`ip netns add ${netns}: ${add.stderr.trim()}`);
     undo.push(() => run('ip', ['netns', 'del', netns]));
     const draft = {
-      namespace, name, uid: created.metadata?.uid ?? '', containerId: randomBytes(32).toString('hex'),
-      netnsPath: `/var/run/netns/${netns}`, ifname: 'eth0',
+      namespace,
+      name,
+      uid: created.metadata?.uid ?? '',
+      containerId: randomBytes(32).toString('hex'),
+      netnsPath: `/var/run/netns/${netns}`,
+      ifname: 'eth0',
     };
     const res = await execCni(o, 'ADD', draft);
     undo.push(() => execCni(o, 'DEL', draft));
@@ -315,7 +407,11 @@ export async function addPod(o: LabPodOptions, namespace: string, name: string, 
     return pod;
   } catch (e) {
     for (const step of undo.reverse()) {
-      try { await step(); } catch { /* best effort: the original error is the one to report */ }
+      try {
+        await step();
+      } catch {
+        /* best effort: the original error is the one to report */
+      }
     }
     throw e;
   }
@@ -327,7 +423,12 @@ export async function addPod(o: LabPodOptions, namespace: string, name: string, 
  * locally and reports nothing: the agent releases the address of a veth it finds gone at its
  * next start.
  */
-export async function deletePod(o: LabPodOptions, namespace: string, name: string, opts: { bestEffort?: boolean } = {}): Promise<boolean> {
+export async function deletePod(
+  o: LabPodOptions,
+  namespace: string,
+  name: string,
+  opts: { bestEffort?: boolean } = {},
+): Promise<boolean> {
   const pod = readPod(o, namespace, name);
   const attempt = async (fn: () => Promise<void>): Promise<void> => {
     try {
@@ -373,8 +474,13 @@ const podUsage = `usage: cilium-ts lab pod add NAMESPACE/NAME [--labels k=v,...]
 export async function labPodCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   const { values, positionals } = parseArgs({
-    args: rest, allowPositionals: true,
-    options: { labels: { type: 'string', short: 'l', default: '' }, ports: { type: 'string' }, output: { type: 'string', short: 'o', default: 'text' } },
+    args: rest,
+    allowPositionals: true,
+    options: {
+      labels: { type: 'string', short: 'l', default: '' },
+      ports: { type: 'string' },
+      output: { type: 'string', short: 'o', default: 'text' },
+    },
   });
   const o = labPodOptions();
   if (sub === 'list') {
@@ -383,12 +489,26 @@ export async function labPodCommand(args: string[]): Promise<number> {
       process.stdout.write(JSON.stringify(pods, null, 2) + '\n');
       return 0;
     }
-    const rows = [['NAMESPACE/NAME', 'IP', 'PORTS', 'LABELS', 'NETNS'], ...pods.map((p) => [
-      `${p.namespace}/${p.name}`, p.ip, p.ports.map((x) => `${x.name ? x.name + '=' : ''}${x.port}/${x.protocol}`).join(','),
-      Object.entries(p.labels).map(([k, v]) => `${k}=${v}`).join(','), p.netns,
-    ])];
+    const rows = [
+      ['NAMESPACE/NAME', 'IP', 'PORTS', 'LABELS', 'NETNS'],
+      ...pods.map((p) => [
+        `${p.namespace}/${p.name}`,
+        p.ip,
+        p.ports.map((x) => `${x.name ? x.name + '=' : ''}${x.port}/${x.protocol}`).join(','),
+        Object.entries(p.labels)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(','),
+        p.netns,
+      ]),
+    ];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-    for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n');
+    for (const r of rows)
+      process.stdout.write(
+        r
+          .map((c, i) => c.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd() + '\n',
+      );
     return 0;
   }
   if ((sub === 'add' || sub === 'delete') && positionals.length === 1) {

@@ -64,21 +64,34 @@ print(json.dumps(ok))
 `;
 
 /** Probes every target from inside one pod; returns one verdict (reachable or not) per target. */
-export function probeFrom(from: Pick<LabPod, 'netns'>, targets: string[], port: number, protocol: ProbeProtocol, timeoutMs = DEFAULT_PROBE_TIMEOUT_MS): Promise<boolean[]> {
+export function probeFrom(
+  from: Pick<LabPod, 'netns'>,
+  targets: string[],
+  port: number,
+  protocol: ProbeProtocol,
+  timeoutMs = DEFAULT_PROBE_TIMEOUT_MS,
+): Promise<boolean[]> {
   if (targets.length === 0) return Promise.resolve([]);
   const input = JSON.stringify({ protocol, port, timeoutMs, targets });
   const cmd = protocol === 'ICMP' ? ['python3', '-c', icmpProber, input] : [process.execPath, '-e', nodeProber, input];
   return new Promise((resolve, reject) => {
     const child = spawn('ip', ['netns', 'exec', from.netns, ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    let out = '',
+      err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+    });
     child.on('error', reject);
     child.on('close', (code) => {
       try {
         const r = JSON.parse(out) as boolean[];
         if (r.length === targets.length) return resolve(r);
-      } catch { /* reported below */ }
+      } catch {
+        /* reported below */
+      }
       reject(new Error(`probe from ${from.netns} failed (exit ${code}): ${err.trim() || out.trim()}`));
     });
   });
@@ -95,18 +108,31 @@ export interface ProbeMatrix {
 }
 
 /** Every pod to every pod (itself included, as upstream's truth table does), in parallel. */
-export async function probeMatrix(pods: LabPod[], port: number, protocol: ProbeProtocol, timeoutMs = DEFAULT_PROBE_TIMEOUT_MS): Promise<ProbeMatrix> {
+export async function probeMatrix(
+  pods: LabPod[],
+  port: number,
+  protocol: ProbeProtocol,
+  timeoutMs = DEFAULT_PROBE_TIMEOUT_MS,
+): Promise<ProbeMatrix> {
   const started = Date.now();
   const ips = pods.map((p) => p.ip);
   const allowed = await Promise.all(pods.map((p) => probeFrom(p, ips, port, protocol, timeoutMs)));
-  return { protocol, port, pods: pods.map((p) => `${p.namespace}/${p.name}`), allowed, elapsedMs: Date.now() - started };
+  return {
+    protocol,
+    port,
+    pods: pods.map((p) => `${p.namespace}/${p.name}`),
+    allowed,
+    elapsedMs: Date.now() - started,
+  };
 }
 
 /** The truth table as upstream prints it: `.` allowed, `X` denied. */
 export function formatMatrix(m: ProbeMatrix): string {
   const w = Math.max(...m.pods.map((p) => p.length), `${m.protocol}/${m.port}`.length);
   const head = `${m.protocol}/${m.port}`.padEnd(w) + '  ' + m.pods.map((p) => p.padEnd(w)).join(' ');
-  const rows = m.pods.map((from, i) => from.padEnd(w) + '  ' + m.allowed[i]!.map((ok) => (ok ? '.' : 'X').padEnd(w)).join(' '));
+  const rows = m.pods.map(
+    (from, i) => from.padEnd(w) + '  ' + m.allowed[i]!.map((ok) => (ok ? '.' : 'X').padEnd(w)).join(' '),
+  );
   return [head, ...rows].map((l) => l.trimEnd()).join('\n') + '\n';
 }
 
@@ -123,29 +149,40 @@ const probeUsage = `usage: cilium-ts lab probe FROM TO --port N [--protocol TCP|
 
 export async function labProbeCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args, allowPositionals: true,
+    args,
+    allowPositionals: true,
     options: {
-      all: { type: 'boolean', default: false }, port: { type: 'string' }, protocol: { type: 'string', default: 'TCP' },
-      timeout: { type: 'string', default: String(DEFAULT_PROBE_TIMEOUT_MS) }, output: { type: 'string', short: 'o', default: 'text' },
+      all: { type: 'boolean', default: false },
+      port: { type: 'string' },
+      protocol: { type: 'string', default: 'TCP' },
+      timeout: { type: 'string', default: String(DEFAULT_PROBE_TIMEOUT_MS) },
+      output: { type: 'string', short: 'o', default: 'text' },
     },
   });
   const protocol = values.protocol.toUpperCase();
   const port = values.port === undefined ? (protocol === 'ICMP' ? 0 : NaN) : Number(values.port);
   const timeoutMs = Number(values.timeout);
-  if ((protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'ICMP') || !Number.isInteger(port) || port < 0 || port > 65535 ||
-    !(timeoutMs > 0) || (values.all ? positionals.length !== 0 : positionals.length !== 2)) {
+  if (
+    (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'ICMP') ||
+    !Number.isInteger(port) ||
+    port < 0 ||
+    port > 65535 ||
+    !(timeoutMs > 0) ||
+    (values.all ? positionals.length !== 0 : positionals.length !== 2)
+  ) {
     process.stderr.write(probeUsage);
     return 2;
   }
   const o = labPodOptions();
   if (values.all) {
     const pods = listPods(o);
-    if (pods.length === 0) throw new Error('there are no lab pods (add some with \'cilium-ts lab pod add\')');
+    if (pods.length === 0) throw new Error("there are no lab pods (add some with 'cilium-ts lab pod add')");
     const m = await probeMatrix(pods, port, protocol, timeoutMs);
     process.stdout.write(values.output === 'json' ? JSON.stringify(m, null, 2) + '\n' : formatMatrix(m));
     return 0;
   }
-  const from = requirePod(o, positionals[0]!), to = requirePod(o, positionals[1]!);
+  const from = requirePod(o, positionals[0]!),
+    to = requirePod(o, positionals[1]!);
   const [ok] = await probeFrom(from, [to.ip], port, protocol, timeoutMs);
   console.log(ok ? 'allowed' : 'denied');
   return ok ? 0 : 1;

@@ -91,7 +91,8 @@ export function cluster(kubeconfig: string): Cluster {
     async get(kind, name, namespace) {
       try {
         return await on(kubeconfig, `reading ${ref(kind, name, namespace)}`, (f) =>
-          scoped(f, kind, namespace).Get(name));
+          scoped(f, kind, namespace).Get(name),
+        );
       } catch (e) {
         if (e instanceof ApiError && e.code === 404) return undefined;
         throw e;
@@ -100,7 +101,8 @@ export function cluster(kubeconfig: string): Cluster {
     create: (kind, obj) => on(kubeconfig, `creating ${ref(kind, ...named(obj))}`, (f) => of(f, kind).Create(obj)),
     apply: (kind, obj, opts) =>
       on(kubeconfig, `applying ${ref(kind, ...named(obj))}`, (f) =>
-        of(f, kind).Apply(obj, { force: opts?.force ?? false })),
+        of(f, kind).Apply(obj, { force: opts?.force ?? false }),
+      ),
     delete: (kind, name, namespace) =>
       on(kubeconfig, `deleting ${ref(kind, name, namespace)}`, (f) => scoped(f, kind, namespace).Delete(name)),
     patchStatus: (kind, obj) =>

@@ -36,7 +36,8 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
     } else if (path === '/metrics') {
       opts.registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': opts.registry.contentType }).end(text),
-        (e: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`collecting metrics failed: ${String(e)}\n`),
+        (e: unknown) =>
+          res.writeHead(500, { 'content-type': 'text/plain' }).end(`collecting metrics failed: ${String(e)}\n`),
       );
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');

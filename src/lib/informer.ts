@@ -3,7 +3,14 @@
 // error (apiserver restart, network cut, CRD not installed yet) it stops for good. We restart it
 // with capped exponential backoff, resuming from its resourceVersion, and report synced/healthy
 // for /readyz and /healthz.
-import { makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import {
+  makeInformer,
+  type Informer,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type ObjectCache,
+} from '@kubernetes/client-node';
 import type { Logger } from './log.ts';
 import { errorText } from './kube.ts';
 
@@ -80,7 +87,11 @@ export class ResilientInformer<T extends KubernetesObject> {
     const base = this.#o.baseBackoffMs ?? 500;
     const delay = Math.min(base * 2 ** (this.#failures - 1), this.#o.maxBackoffMs ?? 30_000);
     // One failure is routine (apiserver restart, CRD storage still initializing); repeated ones are not.
-    this.#o.log.log(this.#failures === 1 ? 'info' : 'warn', 'watch failed, restarting', { path: this.path, error: this.#lastError, retryInMs: delay });
+    this.#o.log.log(this.#failures === 1 ? 'info' : 'warn', 'watch failed, restarting', {
+      path: this.path,
+      error: this.#lastError,
+      retryInMs: delay,
+    });
     clearTimeout(this.#restartTimer);
     this.#restartTimer = setTimeout(() => {
       this.#lastError = undefined;

@@ -105,7 +105,10 @@ export class LeaderElector {
         this.#renewedAt = Date.now();
         if (!this.#leading && !this.#stopped) {
           this.#leading = true;
-          this.#o.log.info('became leader', { lease: `${this.#o.namespace}/${this.#o.name}`, identity: this.#o.identity });
+          this.#o.log.info('became leader', {
+            lease: `${this.#o.namespace}/${this.#o.name}`,
+            identity: this.#o.identity,
+          });
           await this.#o.onStartedLeading();
         }
         return;
@@ -113,14 +116,19 @@ export class LeaderElector {
     } catch (err) {
       this.#o.log.warn('lease update failed', { lease: `${this.#o.namespace}/${this.#o.name}`, error: errorText(err) });
     }
-    if (this.#leading && Date.now() - this.#renewedAt >= this.#o.renewDeadlineMs) await this.#lose('renew deadline passed');
+    if (this.#leading && Date.now() - this.#renewedAt >= this.#o.renewDeadlineMs)
+      await this.#lose('renew deadline passed');
   }
 
   async #lose(why: string): Promise<void> {
     if (!this.#leading) return;
     this.#leading = false;
     this.#renewedAt = 0;
-    this.#o.log.log(why === 'stopped' ? 'info' : 'warn', 'stopped leading', { lease: `${this.#o.namespace}/${this.#o.name}`, identity: this.#o.identity, why });
+    this.#o.log.log(why === 'stopped' ? 'info' : 'warn', 'stopped leading', {
+      lease: `${this.#o.namespace}/${this.#o.name}`,
+      identity: this.#o.identity,
+      why,
+    });
     await this.#o.onStoppedLeading();
   }
 
@@ -163,7 +171,12 @@ export class LeaderElector {
       if (statusOf(err) !== 404) throw err;
       const created = await this.#api.createNamespacedLease({
         namespace,
-        body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: this.#spec(0, undefined) },
+        body: {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name, namespace },
+          spec: this.#spec(0, undefined),
+        },
       });
       this.#observe(created);
       return true;
@@ -179,7 +192,10 @@ export class LeaderElector {
     }
     const body: V1Lease = {
       ...lease,
-      spec: this.#spec(mine ? o.transitions : o.transitions + 1, mine ? (lease.spec?.acquireTime as V1MicroTime | undefined) : undefined),
+      spec: this.#spec(
+        mine ? o.transitions : o.transitions + 1,
+        mine ? (lease.spec?.acquireTime as V1MicroTime | undefined) : undefined,
+      ),
     };
     try {
       const updated = await this.#api.replaceNamespacedLease({ name, namespace, body });
@@ -200,7 +216,10 @@ export class LeaderElector {
       await this.#api.replaceNamespacedLease({
         name,
         namespace,
-        body: { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new V1MicroTime() } },
+        body: {
+          ...lease,
+          spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new V1MicroTime() },
+        },
       });
     } catch (err) {
       this.#o.log.warn('releasing the lease failed', { error: errorText(err) });

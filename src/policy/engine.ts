@@ -37,7 +37,9 @@ export function rulesOf(obj: PolicyObject, kind?: PolicyKind, opts: { clusterNam
   if (k === 'CiliumNetworkPolicy' || k === 'CiliumClusterwideNetworkPolicy') {
     return normalizeCiliumPolicy(obj as CiliumNetworkPolicy, k, opts);
   }
-  throw new Error(`policy kind ${JSON.stringify(k)} is not one the engine knows: pass kind CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy or NetworkPolicy`);
+  throw new Error(
+    `policy kind ${JSON.stringify(k)} is not one the engine knows: pass kind CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy or NetworkPolicy`,
+  );
 }
 
 export function refOf(obj: PolicyObject, kind?: PolicyKind): PolicyRef {
@@ -99,7 +101,11 @@ export class PolicyEngine {
 
   /** What the rules name but the engine cannot enforce (toFQDNs, toGroups, CIDR groups …). */
   notes(): string[] {
-    return this.rules().flatMap((r) => r.notes.map((n) => `${r.policy.kind} ${r.policy.namespace ? `${r.policy.namespace}/` : ''}${r.policy.name}: ${n}`));
+    return this.rules().flatMap((r) =>
+      r.notes.map(
+        (n) => `${r.policy.kind} ${r.policy.namespace ? `${r.policy.namespace}/` : ''}${r.policy.name}: ${n}`,
+      ),
+    );
   }
 
   /** CIDR prefixes that need identities (see requiredCidrPrefixes). */
@@ -149,7 +155,11 @@ export class PolicyEngine {
     for (const ep of this.localEndpoints()) if (ep.identity === id) candidates.add(ep.id);
     for (const r of this.rules()) {
       const affected = r.entries.some((e) =>
-        e.peers.some((p) => (before && this.resolver.peerSelectsIdentity(p, id, before)) || (labels && this.resolver.peerSelectsIdentity(p, id, labels))),
+        e.peers.some(
+          (p) =>
+            (before && this.resolver.peerSelectsIdentity(p, id, before)) ||
+            (labels && this.resolver.peerSelectsIdentity(p, id, labels)),
+        ),
       );
       if (affected) for (const epId of this.subjectsOf(r)) candidates.add(epId);
     }
@@ -219,7 +229,8 @@ export class PolicyEngine {
   private changeService(namespace: string, name: string, svc: PolicyServiceInfo | undefined): number[] {
     const candidates = new Set<number>();
     for (const r of this.rules()) {
-      if (r.entries.some((e) => e.peers.some((p) => p.kind === 'service'))) for (const id of this.subjectsOf(r)) candidates.add(id);
+      if (r.entries.some((e) => e.peers.some((p) => p.kind === 'service')))
+        for (const id of this.subjectsOf(r)) candidates.add(id);
     }
     this.resolver.setService(namespace, name, svc);
     return this.recompute(candidates);
@@ -241,8 +252,14 @@ export class PolicyEngine {
   explain(fromIdentity: number, toEndpointId: number, port: number, protocol: number | string): Explanation {
     const dst = this.resolver.endpoints.get(toEndpointId);
     const dstPolicy = this.policyOf(toEndpointId);
-    if (!dst || !dstPolicy) throw new Error(`endpoint ${toEndpointId} is not a local endpoint of the engine: explain needs the destination's policy; upsert it first`);
-    const ingress: DirectionExplanation = { ...evaluate(dstPolicy, 'ingress', fromIdentity, protocol, port), endpointId: toEndpointId };
+    if (!dst || !dstPolicy)
+      throw new Error(
+        `endpoint ${toEndpointId} is not a local endpoint of the engine: explain needs the destination's policy; upsert it first`,
+      );
+    const ingress: DirectionExplanation = {
+      ...evaluate(dstPolicy, 'ingress', fromIdentity, protocol, port),
+      endpointId: toEndpointId,
+    };
     const src = this.localEndpoints()
       .filter((e) => e.identity === fromIdentity)
       .sort((a, b) => a.id - b.id)[0];
@@ -250,7 +267,15 @@ export class PolicyEngine {
     const egress: DirectionExplanation = srcPolicy
       ? { ...evaluate(srcPolicy, 'egress', dst.identity, protocol, port), endpointId: src?.id }
       : { verdict: 'no-enforcement', rules: [], matched: [], policies: [] };
-    return { verdict: combine(egress.verdict, ingress.verdict), fromIdentity, toEndpointId, protocol, port, egress, ingress };
+    return {
+      verdict: combine(egress.verdict, ingress.verdict),
+      fromIdentity,
+      toEndpointId,
+      protocol,
+      port,
+      egress,
+      ingress,
+    };
   }
 
   // --- internals ---
@@ -294,4 +319,3 @@ function combine(a: Verdict, b: Verdict): Verdict {
   const worst = verdictRank[a] >= verdictRank[b] ? a : b;
   return worst;
 }
-

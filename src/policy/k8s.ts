@@ -7,7 +7,15 @@
 
 import { PodNamespaceLabel, PodNamespaceMetaLabelsPrefix, type Direction } from './api/index.ts';
 import { portSpecs, type L4Spec, type PortSpec } from './l4.ts';
-import { cidrPeer, derivedFromLabels, policyKey, type NormalizedRule, type Peer, type PolicyRef, type RuleEntry } from './rules.ts';
+import {
+  cidrPeer,
+  derivedFromLabels,
+  policyKey,
+  type NormalizedRule,
+  type Peer,
+  type PolicyRef,
+  type RuleEntry,
+} from './rules.ts';
 import { compileSelector, type SelectorLike } from './selector.ts';
 
 /** The fields of a V1NetworkPolicy the engine reads (a V1NetworkPolicy is assignable to it). */
@@ -16,8 +24,14 @@ export interface NetworkPolicyLike {
   spec?: {
     podSelector?: SelectorLike | null;
     policyTypes?: readonly string[] | null;
-    ingress?: ReadonlyArray<{ from?: readonly NetworkPolicyPeerLike[] | null; ports?: readonly NetworkPolicyPortLike[] | null }> | null;
-    egress?: ReadonlyArray<{ to?: readonly NetworkPolicyPeerLike[] | null; ports?: readonly NetworkPolicyPortLike[] | null }> | null;
+    ingress?: ReadonlyArray<{
+      from?: readonly NetworkPolicyPeerLike[] | null;
+      ports?: readonly NetworkPolicyPortLike[] | null;
+    }> | null;
+    egress?: ReadonlyArray<{
+      to?: readonly NetworkPolicyPeerLike[] | null;
+      ports?: readonly NetworkPolicyPortLike[] | null;
+    }> | null;
   };
 }
 
@@ -40,10 +54,20 @@ export function effectivePolicyTypes(np: NetworkPolicyLike): { ingress: boolean;
   return { ingress: true, egress: (np.spec?.egress?.length ?? 0) > 0 };
 }
 
-function prefixed(sel: SelectorLike | null | undefined, prefix: string): { matchLabels: Record<string, string>; matchExpressions: Array<{ key: string; operator: string; values: string[] }> } {
+function prefixed(
+  sel: SelectorLike | null | undefined,
+  prefix: string,
+): {
+  matchLabels: Record<string, string>;
+  matchExpressions: Array<{ key: string; operator: string; values: string[] }>;
+} {
   const matchLabels: Record<string, string> = {};
   for (const [k, v] of Object.entries(sel?.matchLabels ?? {})) if (v !== undefined) matchLabels[`${prefix}${k}`] = v;
-  const matchExpressions = (sel?.matchExpressions ?? []).map((e) => ({ key: `${prefix}${e.key}`, operator: e.operator, values: [...(e.values ?? [])] }));
+  const matchExpressions = (sel?.matchExpressions ?? []).map((e) => ({
+    key: `${prefix}${e.key}`,
+    operator: e.operator,
+    values: [...(e.values ?? [])],
+  }));
   return { matchLabels, matchExpressions };
 }
 
@@ -55,7 +79,10 @@ export function peerSelector(peer: NetworkPolicyPeerLike, policyNamespace: strin
     return pods;
   }
   const ns = prefixed(peer.namespaceSelector, `k8s:${PodNamespaceMetaLabelsPrefix}`);
-  const out = { matchLabels: { ...pods.matchLabels, ...ns.matchLabels }, matchExpressions: [...pods.matchExpressions, ...ns.matchExpressions] };
+  const out = {
+    matchLabels: { ...pods.matchLabels, ...ns.matchLabels },
+    matchExpressions: [...pods.matchExpressions, ...ns.matchExpressions],
+  };
   // An empty namespaceSelector means every namespace: still only pods.
   if (Object.keys(ns.matchLabels).length === 0 && ns.matchExpressions.length === 0) {
     out.matchExpressions.push({ key: `k8s:${PodNamespaceLabel}`, operator: 'Exists', values: [] });
@@ -94,7 +121,14 @@ export function normalizeNetworkPolicy(np: NetworkPolicyLike): NormalizedRule {
   const subject = prefixed(np.spec?.podSelector, 'k8s:');
   subject.matchLabels[`k8s:${PodNamespaceLabel}`] = namespace;
   const entries: RuleEntry[] = [];
-  const add = (direction: Direction, list: ReadonlyArray<{ from?: readonly NetworkPolicyPeerLike[] | null; to?: readonly NetworkPolicyPeerLike[] | null; ports?: readonly NetworkPolicyPortLike[] | null }>): void => {
+  const add = (
+    direction: Direction,
+    list: ReadonlyArray<{
+      from?: readonly NetworkPolicyPeerLike[] | null;
+      to?: readonly NetworkPolicyPeerLike[] | null;
+      ports?: readonly NetworkPolicyPortLike[] | null;
+    }>,
+  ): void => {
     list.forEach((r, index) => {
       entries.push({
         ref: { ...policy, rule: 'spec', section: direction, index, labels },

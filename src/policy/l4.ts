@@ -13,17 +13,17 @@ export { icmpType, icmpTypesV4, icmpTypesV6, Proto, protocolNames, protocolNumbe
  */
 export type PortSpec =
   /** exact: the port is an ICMP type, where 0 (EchoReply) is a real value, not "every port" */
-  | { protocol: number; port: number; endPort?: number; exact?: boolean }
-  | { protocol: number; name: string };
+  { protocol: number; port: number; endPort?: number; exact?: boolean } | { protocol: number; name: string };
 
 /** The L4 part of one rule entry. */
 export type L4Spec =
   /** no toPorts / icmps / ports: every protocol, every port (protocol 0 in the map) */
-  | { kind: 'any' }
-  | { kind: 'ports'; ports: PortSpec[] };
+  { kind: 'any' } | { kind: 'ports'; ports: PortSpec[] };
 
 /** A port field of a rule, as Cilium reads it. Returns undefined for a port that cannot be read. */
-export function parsePortField(port: string | number | undefined | null): { port: number } | { name: string } | undefined {
+export function parsePortField(
+  port: string | number | undefined | null,
+): { port: number } | { name: string } | undefined {
   if (port === undefined || port === null || port === '') return { port: 0 };
   if (typeof port === 'number') return Number.isInteger(port) && port >= 0 && port <= MAX_PORT ? { port } : undefined;
   const p = parsePort(port);
@@ -33,13 +33,18 @@ export function parsePortField(port: string | number | undefined | null): { port
 }
 
 /** Expands one (protocol, port spec) into PortSpecs, one per protocol (ANY gives three). */
-export function portSpecs(protocol: string | undefined, port: string | number | undefined | null, endPort?: number | null): PortSpec[] {
+export function portSpecs(
+  protocol: string | undefined,
+  port: string | number | undefined | null,
+  endPort?: number | null,
+): PortSpec[] {
   const parsed = parsePortField(port);
   if (!parsed) return [];
   return protocolsOf(protocol).map((proto): PortSpec => {
     if (portlessProtocolNumbers.has(proto)) return { protocol: proto, port: 0 };
     if ('name' in parsed) return { protocol: proto, name: parsed.name };
-    if (endPort !== undefined && endPort !== null && endPort > parsed.port) return { protocol: proto, port: parsed.port, endPort };
+    if (endPort !== undefined && endPort !== null && endPort > parsed.port)
+      return { protocol: proto, port: parsed.port, endPort };
     return { protocol: proto, port: parsed.port };
   });
 }

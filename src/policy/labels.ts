@@ -42,7 +42,8 @@ export type LabelSet = Readonly<Record<string, string>>;
 /** The labels of every reserved identity. */
 export function reservedIdentities(): Map<number, LabelSet> {
   const out = new Map<number, LabelSet>();
-  for (const [id, name] of Object.entries(reservedIdentityNames)) out.set(Number(id), { [`${LabelSource.RESERVED}:${name}`]: '' });
+  for (const [id, name] of Object.entries(reservedIdentityNames))
+    out.set(Number(id), { [`${LabelSource.RESERVED}:${name}`]: '' });
   return out;
 }
 
@@ -93,7 +94,10 @@ export function labelSet(labels: Iterable<string | Label>): LabelSet {
 }
 
 /** Kubernetes labels (a plain key → value record) as a set with one source. */
-export function fromKubernetesLabels(labels: Readonly<Record<string, string | undefined>> | undefined, source: string = LabelSource.K8S): Record<string, string> {
+export function fromKubernetesLabels(
+  labels: Readonly<Record<string, string | undefined>> | undefined,
+  source: string = LabelSource.K8S,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(labels ?? {})) if (v !== undefined) out[`${source}:${k}`] = v;
   return out;
@@ -111,7 +115,9 @@ const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The canonical, sorted key of a label set: "k8s:a=1;k8s:b=2;" (one identity per key). */
 export function labelSetKey(set: LabelSet): string {
-  return labelsOf(set).map((l) => `${sortForm(l)};`).join('');
+  return labelsOf(set)
+    .map((l) => `${sortForm(l)};`)
+    .join('');
 }
 
 /** Human-readable sorted list, as `cilium identity list` prints it. */
@@ -175,7 +181,10 @@ export function parseLabelPrefix(text: string): LabelPrefix {
   }
   const ignore = rest.startsWith('!');
   if (ignore) rest = rest.slice(1);
-  if (rest === '') throw new Error(`label prefix ${JSON.stringify(text)} is empty: give a regular expression such as app\\.kubernetes\\.io`);
+  if (rest === '')
+    throw new Error(
+      `label prefix ${JSON.stringify(text)} is empty: give a regular expression such as app\\.kubernetes\\.io`,
+    );
   return { source, pattern: new RegExp(rest), ignore, text };
 }
 
@@ -183,7 +192,10 @@ export function parseLabelPrefix(text: string): LabelPrefix {
  * Cilium's filter: the defaults, plus `extra` prefixes (as --labels gives them). An inclusive
  * extra prefix turns the filter into an allow list.
  */
-export function makeLabelFilter(extra: readonly string[] = [], base: readonly string[] = DEFAULT_LABEL_PREFIXES): LabelFilter {
+export function makeLabelFilter(
+  extra: readonly string[] = [],
+  base: readonly string[] = DEFAULT_LABEL_PREFIXES,
+): LabelFilter {
   const prefixes = base.map(parseLabelPrefix);
   let allowList = false;
   for (const e of extra) {
@@ -275,7 +287,11 @@ export function parsePrefixOrHost(text: string): Prefix | undefined {
 export function cidrIdentityLabels(prefix: string | Prefix): LabelSet {
   const p = typeof prefix === 'string' ? parsePrefixOrHost(prefix) : prefix;
   if (!p) throw new Error(`not a CIDR: ${JSON.stringify(prefix)}`);
-  return { [`cidr:${cidrLabelKey(p)}`]: '', [`${LabelSource.RESERVED}:${reservedIdentityNames[p.addr.family === 4 ? ReservedIdentity.WORLD_IPV4 : ReservedIdentity.WORLD_IPV6]}`]: '' };
+  return {
+    [`cidr:${cidrLabelKey(p)}`]: '',
+    [`${LabelSource.RESERVED}:${reservedIdentityNames[p.addr.family === 4 ? ReservedIdentity.WORLD_IPV4 : ReservedIdentity.WORLD_IPV6]}`]:
+      '',
+  };
 }
 
 /** The prefix of a CIDR identity's labels, if it is one. */

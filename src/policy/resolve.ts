@@ -111,7 +111,14 @@ export interface EndpointPolicy {
   selectedBy: { ingress: PolicyRef[]; egress: PolicyRef[] };
 }
 
-const implicitRef = (name: string, section: Direction): RuleRef => ({ kind: 'Implicit', name, rule: '', section, index: 0, labels: [] });
+const implicitRef = (name: string, section: Direction): RuleRef => ({
+  kind: 'Implicit',
+  name,
+  rule: '',
+  section,
+  index: 0,
+  labels: [],
+});
 export const ALLOW_LOCALHOST_REF: RuleRef = implicitRef('allow-localhost', 'ingress');
 export const DEFAULT_ALLOW_REF: Readonly<Record<Direction, RuleRef>> = {
   ingress: implicitRef('default-allow', 'ingress'),
@@ -210,7 +217,8 @@ export class Resolver {
 
   /** Whether the rule applies to the endpoint. */
   subjectSelects(rule: NormalizedRule, ep: PolicyEndpoint): boolean {
-    if (rule.subject.kind === 'nodes') return !!ep.host && selects(rule.subject.selector, fromKubernetesLabels(ep.nodeLabels));
+    if (rule.subject.kind === 'nodes')
+      return !!ep.host && selects(rule.subject.selector, fromKubernetesLabels(ep.nodeLabels));
     return !ep.host && selects(rule.subject.selector, this.labelsOf(ep.identity));
   }
 
@@ -370,7 +378,8 @@ export class Resolver {
     const ids = new Set<number>();
     for (const p of e.peers) for (const id of this.peerIdentities(p)) ids.add(id);
     if (ids.size === 0) return;
-    const emit = (identity: number, range: PortRange): void => put({ identity, direction: e.direction, ...range }, e.deny, e.ref);
+    const emit = (identity: number, range: PortRange): void =>
+      put({ identity, direction: e.direction, ...range }, e.deny, e.ref);
     if (e.l4.kind === 'any') {
       for (const id of ids) emit(id, EVERY_PORT);
       return;
@@ -388,7 +397,8 @@ export class Resolver {
         for (const np of matching(ep.namedPorts ?? [])) for (const id of ids) emit(id, portRange(ps.protocol, np.port));
       } else {
         // Egress: the name is resolved on each peer's endpoints.
-        for (const id of ids) for (const np of matching(this.namedPortsOf(id))) emit(id, portRange(ps.protocol, np.port));
+        for (const id of ids)
+          for (const np of matching(this.namedPortsOf(id))) emit(id, portRange(ps.protocol, np.port));
       }
     }
   }
@@ -413,7 +423,10 @@ function pruneCovered(list: L4PolicySpec[]): L4PolicySpec[] {
   if (denies.size === 0) return list;
   return list.filter((x) => {
     if (x.deny) return true;
-    const cands = [...(denies.get(`${x.direction}/${x.identity}`) ?? []), ...(x.identity !== 0 ? (denies.get(`${x.direction}/0`) ?? []) : [])];
+    const cands = [
+      ...(denies.get(`${x.direction}/${x.identity}`) ?? []),
+      ...(x.identity !== 0 ? (denies.get(`${x.direction}/0`) ?? []) : []),
+    ];
     return !cands.some((d) => rangeCovers(d, x));
   });
 }
@@ -465,12 +478,19 @@ export interface Decision {
  * `peerIdentity` in `direction` of the endpoint: any matching deny (peer or wildcard identity)
  * drops, else any matching allow forwards, else default deny — when enforcement is on.
  */
-export function evaluate(policy: EndpointPolicy, direction: Direction, peerIdentity: number, protocol: number | string, port: number): Decision {
+export function evaluate(
+  policy: EndpointPolicy,
+  direction: Direction,
+  peerIdentity: number,
+  protocol: number | string,
+  port: number,
+): Decision {
   const enforced = direction === 'ingress' ? policy.enforceIngress : policy.enforceEgress;
   if (!enforced) return { verdict: 'no-enforcement', rules: [], matched: [], policies: [] };
   const proto = protocolNumber(protocol) ?? -1;
   const matched = policy.specs.filter(
-    (s) => s.direction === direction && (s.identity === peerIdentity || s.identity === 0) && specMatches(s, proto, port),
+    (s) =>
+      s.direction === direction && (s.identity === peerIdentity || s.identity === 0) && specMatches(s, proto, port),
   );
   const denies = matched.filter((s) => s.deny);
   if (denies.length > 0) return { verdict: 'denied', rules: uniqueRefs(denies), matched: denies, policies: [] };

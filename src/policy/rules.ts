@@ -122,7 +122,12 @@ export interface NormalizeOptions {
 }
 
 /** Cilium's labels of a rule derived from a Kubernetes object (utils.GetPolicyLabels). */
-export function derivedFromLabels(kind: PolicyKind, namespace: string | undefined, name: string, uid?: string): string[] {
+export function derivedFromLabels(
+  kind: PolicyKind,
+  namespace: string | undefined,
+  name: string,
+  uid?: string,
+): string[] {
   const out = [`k8s:${PolicyLabelDerivedFrom}=${kind}`, `k8s:${PolicyLabelName}=${name}`];
   if (namespace) out.push(`k8s:${PolicyLabelNamespace}=${namespace}`);
   if (uid) out.push(`k8s:${PolicyLabelUID}=${uid}`);
@@ -136,8 +141,18 @@ type AnyPolicy = CiliumNetworkPolicy | CiliumClusterwideNetworkPolicy;
  * CiliumClusterwideNetworkPolicy. `kind` defaults to the object's own kind, else to CNP when the
  * object has a namespace.
  */
-export function normalizeCiliumPolicy(obj: AnyPolicy, kind?: CiliumPolicyKind, opts: NormalizeOptions = {}): NormalizedRule[] {
-  const k = kind ?? (obj.kind === 'CiliumClusterwideNetworkPolicy' || obj.kind === 'CiliumNetworkPolicy' ? obj.kind : obj.metadata?.namespace ? 'CiliumNetworkPolicy' : 'CiliumClusterwideNetworkPolicy');
+export function normalizeCiliumPolicy(
+  obj: AnyPolicy,
+  kind?: CiliumPolicyKind,
+  opts: NormalizeOptions = {},
+): NormalizedRule[] {
+  const k =
+    kind ??
+    (obj.kind === 'CiliumClusterwideNetworkPolicy' || obj.kind === 'CiliumNetworkPolicy'
+      ? obj.kind
+      : obj.metadata?.namespace
+        ? 'CiliumNetworkPolicy'
+        : 'CiliumClusterwideNetworkPolicy');
   const namespace = k === 'CiliumNetworkPolicy' ? (obj.metadata?.namespace ?? 'default') : undefined;
   const name = obj.metadata?.name ?? '';
   const policy: PolicyRef = namespace === undefined ? { kind: k, name } : { kind: k, namespace, name };
@@ -145,7 +160,9 @@ export function normalizeCiliumPolicy(obj: AnyPolicy, kind?: CiliumPolicyKind, o
   const list: Array<{ rule: PolicyRule; path: string }> = [];
   if (obj.spec) list.push({ rule: obj.spec, path: 'spec' });
   (obj.specs ?? []).forEach((r, i) => list.push({ rule: r, path: `specs[${i}]` }));
-  return list.map(({ rule, path }) => normalizeRule(rule, { policy, labels, path, clusterName: opts.clusterName ?? DEFAULT_CLUSTER_NAME }));
+  return list.map(({ rule, path }) =>
+    normalizeRule(rule, { policy, labels, path, clusterName: opts.clusterName ?? DEFAULT_CLUSTER_NAME }),
+  );
 }
 
 interface RuleCtx {
@@ -169,7 +186,10 @@ function normalizeRule(rule: PolicyRule, ctx: RuleCtx): NormalizedRule {
     subject = { kind: 'nodes', selector: compileSelector(rule.nodeSelector) };
   } else {
     // No subject (or a nodeSelector in a namespaced policy, which Cilium rejects): selects nothing.
-    subject = { kind: 'endpoints', selector: compileSelector({ matchExpressions: [{ key: 'reserved:none', operator: 'Exists' }] }) };
+    subject = {
+      kind: 'endpoints',
+      selector: compileSelector({ matchExpressions: [{ key: 'reserved:none', operator: 'Exists' }] }),
+    };
     notes.push(`${ctx.path}: the rule has no usable endpointSelector or nodeSelector and selects nothing`);
   }
   const ingress = count(rule.ingress) > 0 || count(rule.ingressDeny) > 0;
@@ -187,7 +207,12 @@ function normalizeRule(rule: PolicyRule, ctx: RuleCtx): NormalizedRule {
       const ref: RuleRef = { ...ctx.policy, rule: ctx.path, section, index, labels: ctx.labels };
       const direction: Direction = section.startsWith('ingress') ? 'ingress' : 'egress';
       const deny = section.endsWith('Deny');
-      entries.push({ ref, direction, deny, ...entryParts(e, direction, { ...peerCtx, path: `${ctx.path}.${section}[${index}]` }) });
+      entries.push({
+        ref,
+        direction,
+        deny,
+        ...entryParts(e, direction, { ...peerCtx, path: `${ctx.path}.${section}[${index}]` }),
+      });
     });
   }
   return {
@@ -196,7 +221,10 @@ function normalizeRule(rule: PolicyRule, ctx: RuleCtx): NormalizedRule {
     subject,
     ingress,
     egress,
-    defaultDeny: { ingress: rule.enableDefaultDeny?.ingress ?? ingress, egress: rule.enableDefaultDeny?.egress ?? egress },
+    defaultDeny: {
+      ingress: rule.enableDefaultDeny?.ingress ?? ingress,
+      egress: rule.enableDefaultDeny?.egress ?? egress,
+    },
     entries,
     notes,
   };
@@ -212,10 +240,30 @@ interface PeerCtx {
 
 type AnyEntry = IngressRule & IngressDenyRule & EgressRule & EgressDenyRule;
 
-const ingressPeerFields = ['fromEndpoints', 'fromEntities', 'fromCIDR', 'fromCIDRSet', 'fromNodes', 'fromGroups'] as const;
-const egressPeerFields = ['toEndpoints', 'toEntities', 'toCIDR', 'toCIDRSet', 'toNodes', 'toServices', 'toGroups', 'toFQDNs'] as const;
+const ingressPeerFields = [
+  'fromEndpoints',
+  'fromEntities',
+  'fromCIDR',
+  'fromCIDRSet',
+  'fromNodes',
+  'fromGroups',
+] as const;
+const egressPeerFields = [
+  'toEndpoints',
+  'toEntities',
+  'toCIDR',
+  'toCIDRSet',
+  'toNodes',
+  'toServices',
+  'toGroups',
+  'toFQDNs',
+] as const;
 
-function entryParts(raw: IngressRule | IngressDenyRule | EgressRule | EgressDenyRule, direction: Direction, ctx: PeerCtx): { peers: Peer[]; l4: L4Spec } {
+function entryParts(
+  raw: IngressRule | IngressDenyRule | EgressRule | EgressDenyRule,
+  direction: Direction,
+  ctx: PeerCtx,
+): { peers: Peer[]; l4: L4Spec } {
   const e = raw as AnyEntry;
   const fields = direction === 'ingress' ? ingressPeerFields : egressPeerFields;
   const anyPeerField = fields.some((f) => e[f] !== undefined && e[f] !== null);
@@ -230,7 +278,8 @@ function entryParts(raw: IngressRule | IngressDenyRule | EgressRule | EgressDeny
   for (const sel of (direction === 'ingress' ? e.fromEndpoints : e.toEndpoints) ?? []) {
     peers.push({ kind: 'selector', selector: compileSelector(scopePeerSelector(sel, ctx.namespace, ctx.matchesInit)) });
   }
-  for (const ent of (direction === 'ingress' ? e.fromEntities : e.toEntities) ?? []) peers.push(...entityPeers(ent, ctx.clusterName));
+  for (const ent of (direction === 'ingress' ? e.fromEntities : e.toEntities) ?? [])
+    peers.push(...entityPeers(ent, ctx.clusterName));
   for (const c of (direction === 'ingress' ? e.fromCIDR : e.toCIDR) ?? []) {
     const p = cidrPeer(c, [], false);
     if (p) peers.push(p);
@@ -248,7 +297,8 @@ function entryParts(raw: IngressRule | IngressDenyRule | EgressRule | EgressDeny
       const p = servicePeer(s, ctx.namespace);
       if (p) peers.push(p);
     }
-    if (count(e.toFQDNs) > 0) ctx.notes.push(`${ctx.path}.toFQDNs: DNS-based peers are not enforced yet and select nothing`);
+    if (count(e.toFQDNs) > 0)
+      ctx.notes.push(`${ctx.path}.toFQDNs: DNS-based peers are not enforced yet and select nothing`);
   }
   if (count(direction === 'ingress' ? e.fromGroups : e.toGroups) > 0) {
     ctx.notes.push(`${ctx.path}.${pre}Groups: cloud provider groups are not supported and select nothing`);
@@ -312,7 +362,8 @@ function l4Of(toPorts: Array<PortRule | PortDenyRule> | undefined, icmps: ICMPRu
     for (const f of ir.fields ?? []) {
       const family = f.family ?? 'IPv4';
       const t = icmpType(f.type, family);
-      if (t !== undefined) ports.push({ protocol: family === 'IPv6' ? Proto.ICMPV6 : Proto.ICMP, port: t, exact: true });
+      if (t !== undefined)
+        ports.push({ protocol: family === 'IPv6' ? Proto.ICMPV6 : Proto.ICMP, port: t, exact: true });
     }
   }
   return { kind: 'ports', ports };

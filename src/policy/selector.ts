@@ -144,7 +144,9 @@ function selectorKeys(sel: SelectorLike | undefined | null): string[] {
 
 /** Keys as Cilium normalises them: a key without source is any:key. */
 function normalisedKeys(sel: SelectorLike | undefined | null): string[] {
-  return selectorKeys(sel).map((k) => (k.startsWith('$') ? `reserved:${k.slice(1)}` : k.includes(':') ? k : `any:${k}`));
+  return selectorKeys(sel).map((k) =>
+    k.startsWith('$') ? `reserved:${k.slice(1)}` : k.includes(':') ? k : `any:${k}`,
+  );
 }
 
 export function hasKey(sel: SelectorLike | undefined | null, keys: ReadonlySet<string>): boolean {
@@ -155,10 +157,17 @@ export function hasKeyPrefix(sel: SelectorLike | undefined | null, ...prefixes: 
   return normalisedKeys(sel).some((k) => prefixes.some((p) => k.startsWith(p)));
 }
 
-function cloneSelector(sel: SelectorLike | undefined | null): { matchLabels: Record<string, string>; matchExpressions: Array<{ key: string; operator: string; values?: string[] }> } {
+function cloneSelector(sel: SelectorLike | undefined | null): {
+  matchLabels: Record<string, string>;
+  matchExpressions: Array<{ key: string; operator: string; values?: string[] }>;
+} {
   const matchLabels: Record<string, string> = {};
   for (const [k, v] of Object.entries(sel?.matchLabels ?? {})) if (v !== undefined) matchLabels[k] = v;
-  const matchExpressions = (sel?.matchExpressions ?? []).map((e) => ({ key: e.key, operator: e.operator, values: [...(e.values ?? [])] }));
+  const matchExpressions = (sel?.matchExpressions ?? []).map((e) => ({
+    key: e.key,
+    operator: e.operator,
+    values: [...(e.values ?? [])],
+  }));
   return { matchLabels, matchExpressions };
 }
 
@@ -174,12 +183,17 @@ export function selectsInit(sel: SelectorLike | undefined | null): boolean {
  * selector without the pod namespace label only selects pods (Exists namespace label) unless the
  * subject selects initializing endpoints. Selectors on reserved labels are left alone.
  */
-export function scopePeerSelector(sel: SelectorLike | undefined | null, namespace: string | undefined, subjectMatchesInit = false): SelectorLike {
+export function scopePeerSelector(
+  sel: SelectorLike | undefined | null,
+  namespace: string | undefined,
+  subjectMatchesInit = false,
+): SelectorLike {
   if (hasKeyPrefix(sel, 'reserved:')) return cloneSelector(sel);
   const out = cloneSelector(sel);
   if (hasKey(sel, podNamespaceKeys)) return out;
   if (namespace === undefined) {
-    if (!subjectMatchesInit) out.matchExpressions.push({ key: `k8s:${PodNamespaceLabel}`, operator: 'Exists', values: [] });
+    if (!subjectMatchesInit)
+      out.matchExpressions.push({ key: `k8s:${PodNamespaceLabel}`, operator: 'Exists', values: [] });
   } else if (!hasKeyPrefix(sel, `k8s:${PodNamespaceMetaLabelsPrefix}`, `any:${PodNamespaceMetaLabelsPrefix}`)) {
     out.matchLabels[`k8s:${PodNamespaceLabel}`] = namespace;
   }
@@ -191,7 +205,10 @@ export function scopePeerSelector(sel: SelectorLike | undefined | null, namespac
  * the policy's namespace: a namespace named by the user is replaced by it. Clusterwide
  * (namespace undefined): unchanged.
  */
-export function scopeSubjectSelector(sel: SelectorLike | undefined | null, namespace: string | undefined): SelectorLike {
+export function scopeSubjectSelector(
+  sel: SelectorLike | undefined | null,
+  namespace: string | undefined,
+): SelectorLike {
   const out = cloneSelector(sel);
   if (namespace === undefined) return out;
   for (const k of Object.keys(out.matchLabels)) if (podNamespaceKeys.has(k)) delete out.matchLabels[k];
@@ -208,12 +225,18 @@ const reservedSel = (name: string): EndpointSelector => ({ matchLabels: { [`${La
  * The selectors an entity stands for, or 'all' for the wildcard (every peer, identity 0).
  * Unknown entities and `none` select nothing.
  */
-export function entitySelectors(entity: string, clusterName: string = DEFAULT_CLUSTER_NAME): EndpointSelector[] | 'all' {
+export function entitySelectors(
+  entity: string,
+  clusterName: string = DEFAULT_CLUSTER_NAME,
+): EndpointSelector[] | 'all' {
   if (entity === 'all') return 'all';
   if (entity === 'world') return WORLD_ENTITY_MEMBERS.map(reservedSel);
   if (SINGLE_RESERVED_ENTITIES.has(entity)) return [reservedSel(entity)];
   if (entity === 'cluster') {
-    return [...CLUSTER_ENTITY_MEMBERS.map(reservedSel), { matchLabels: { [`k8s:${PolicyLabelCluster}`]: clusterName } }];
+    return [
+      ...CLUSTER_ENTITY_MEMBERS.map(reservedSel),
+      { matchLabels: { [`k8s:${PolicyLabelCluster}`]: clusterName } },
+    ];
   }
   return [];
 }

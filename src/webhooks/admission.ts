@@ -61,10 +61,13 @@ export function review(input: AdmissionReview): Decision {
   const warnings = formatIssues(result.warnings)
     .slice(0, maxWarnings)
     .map((w) => (w.length > maxWarning ? `${w.slice(0, maxWarning - 1)}…` : w));
-  if (result.errors.length === 0) return respond({ allowed: true, ...(warnings.length ? { warnings } : {}) }, 0, warnings.length);
+  if (result.errors.length === 0)
+    return respond({ allowed: true, ...(warnings.length ? { warnings } : {}) }, 0, warnings.length);
   const who = `${kind} ${namespace ? `${namespace}/` : ''}${name}`;
   const n = result.errors.length;
-  const message = `${who} is invalid (${n} error${n === 1 ? '' : 's'}):\n${formatIssues(result.errors).map((l) => `  ${l}`).join('\n')}`;
+  const message = `${who} is invalid (${n} error${n === 1 ? '' : 's'}):\n${formatIssues(result.errors)
+    .map((l) => `  ${l}`)
+    .join('\n')}`;
   return respond(
     { allowed: false, status: { code: 422, reason: 'Invalid', message }, ...(warnings.length ? { warnings } : {}) },
     n,

@@ -83,7 +83,12 @@ export class WebhookCertificates {
     for (let attempt = 0; ; attempt++) {
       const secret = await this.readSecret();
       const data = secret?.data ?? {};
-      const stored = { ca: unb64(data['ca.crt']), caKey: unb64(data['ca.key']), cert: unb64(data['tls.crt']), key: unb64(data['tls.key']) };
+      const stored = {
+        ca: unb64(data['ca.crt']),
+        caKey: unb64(data['ca.key']),
+        cert: unb64(data['tls.crt']),
+        key: unb64(data['tls.key']),
+      };
       const plan = await this.plan(stored);
       if (plan.changed) {
         try {
@@ -92,7 +97,10 @@ export class WebhookCertificates {
           if (statusOf(err) === 409 && attempt < 5) continue; // another replica renewed first
           throw err;
         }
-        this.log.info('webhook certificate issued', { notAfter: plan.bundle.notAfter.toISOString(), rotatedCA: plan.rotatedCA });
+        this.log.info('webhook certificate issued', {
+          notAfter: plan.bundle.notAfter.toISOString(),
+          rotatedCA: plan.rotatedCA,
+        });
       }
       await this.injectCABundle(plan.bundle.caBundle);
       this.current = plan.bundle;
@@ -119,7 +127,11 @@ export class WebhookCertificates {
     }
     const caBundle = cas.join('');
     const servingOk =
-      !rotatedCA && stored.cert && stored.key && !needsRenewal(stored.cert, o.renewFraction) && this.coversNames(stored.cert);
+      !rotatedCA &&
+      stored.cert &&
+      stored.key &&
+      !needsRenewal(stored.cert, o.renewFraction) &&
+      this.coversNames(stored.cert);
     if (servingOk) {
       const notAfter = new Date(new X509Certificate(stored.cert).validTo);
       return {
@@ -142,7 +154,10 @@ export class WebhookCertificates {
 
   private coversNames(certPem: string): boolean {
     const c = new X509Certificate(certPem);
-    return this.opts.dnsNames.every((n) => c.checkHost(n) !== undefined) && this.opts.ipAddresses.every((ip) => c.checkIP(ip) !== undefined);
+    return (
+      this.opts.dnsNames.every((n) => c.checkHost(n) !== undefined) &&
+      this.opts.ipAddresses.every((ip) => c.checkIP(ip) !== undefined)
+    );
   }
 
   private async readSecret(): Promise<V1Secret | undefined> {
@@ -154,7 +169,11 @@ export class WebhookCertificates {
     }
   }
 
-  private async writeSecret(existing: V1Secret | undefined, bundle: ServingCertificate, caKeyPem: string): Promise<void> {
+  private async writeSecret(
+    existing: V1Secret | undefined,
+    bundle: ServingCertificate,
+    caKeyPem: string,
+  ): Promise<void> {
     const data = {
       ...(existing?.data ?? {}),
       'ca.crt': b64(bundle.caBundle),
@@ -174,7 +193,8 @@ export class WebhookCertificates {
       type: 'Opaque',
       data,
     };
-    if (existing) await this.core.replaceNamespacedSecret({ name: this.opts.secretName, namespace: this.opts.namespace, body });
+    if (existing)
+      await this.core.replaceNamespacedSecret({ name: this.opts.secretName, namespace: this.opts.namespace, body });
     else await this.core.createNamespacedSecret({ namespace: this.opts.namespace, body });
   }
 

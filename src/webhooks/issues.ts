@@ -37,5 +37,8 @@ export function warning(path: string, message: string): ValidationIssue {
 }
 
 export function split(issues: ValidationIssue[]): ValidationResult {
-  return { errors: issues.filter((i) => i.severity === 'error'), warnings: issues.filter((i) => i.severity === 'warning') };
+  return {
+    errors: issues.filter((i) => i.severity === 'error'),
+    warnings: issues.filter((i) => i.severity === 'warning'),
+  };
 }

@@ -46,7 +46,8 @@ export async function startWebhookServer(opts: {
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url?.split('?')[0];
     if (req.method === 'GET' && url === '/healthz') return send(res, 200, 'ok');
-    if (req.method === 'GET' && url === '/readyz') return (opts.ready?.() ?? true) ? send(res, 200, 'ok') : send(res, 503, 'not ready');
+    if (req.method === 'GET' && url === '/readyz')
+      return (opts.ready?.() ?? true) ? send(res, 200, 'ok') : send(res, 503, 'not ready');
     if (req.method !== 'POST' || url !== '/validate') return send(res, 404, 'not found');
     let input: AdmissionReview;
     try {

@@ -181,34 +181,59 @@ function explain(e: ErrorObject, doc: unknown): ValidationIssue | null {
     case 'required':
       return error(field(String(p.missingProperty)), `required field "${p.missingProperty}" is missing: add it`);
     case 'type': {
-      const want = String(p.type).split(',').map((t) => typeNames[t] ?? t).join(' or ');
+      const want = String(p.type)
+        .split(',')
+        .map((t) => typeNames[t] ?? t)
+        .join(' or ');
       return error(path, `must be ${want}, not ${describe(here)}`);
     }
     case 'enum':
-      return error(path, `${JSON.stringify(here)} is not allowed: use one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`);
+      return error(
+        path,
+        `${JSON.stringify(here)} is not allowed: use one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
+      );
     case 'pattern':
       return error(path, `${JSON.stringify(here)} is not valid here: it must match ${String(p.pattern)}`);
     case 'format':
-      return error(path, `${JSON.stringify(here)} is not a valid ${p.format}${p.format === 'cidr' ? ' (address/prefix, e.g. 10.0.0.0/24 or fd00::/64)' : ''}`);
+      return error(
+        path,
+        `${JSON.stringify(here)} is not a valid ${p.format}${p.format === 'cidr' ? ' (address/prefix, e.g. 10.0.0.0/24 or fd00::/64)' : ''}`,
+      );
     case 'maxLength':
     case 'minLength':
-      return error(path, `${e.keyword === 'maxLength' ? 'longer' : 'shorter'} than allowed: ${e.keyword === 'maxLength' ? 'at most' : 'at least'} ${p.limit} characters`);
+      return error(
+        path,
+        `${e.keyword === 'maxLength' ? 'longer' : 'shorter'} than allowed: ${e.keyword === 'maxLength' ? 'at most' : 'at least'} ${p.limit} characters`,
+      );
     case 'maxItems':
-      return error(path, Number(p.limit) === 0 ? 'must be empty: this field is no longer supported, remove it' : `too many entries: at most ${p.limit}`);
+      return error(
+        path,
+        Number(p.limit) === 0
+          ? 'must be empty: this field is no longer supported, remove it'
+          : `too many entries: at most ${p.limit}`,
+      );
     case 'minItems':
       return error(path, `needs at least ${p.limit} entr${Number(p.limit) === 1 ? 'y' : 'ies'}`);
     case 'maximum':
     case 'minimum':
-      return error(path, `${JSON.stringify(here)} is out of range: must be ${e.keyword === 'maximum' ? '≤' : '≥'} ${p.limit}`);
+      return error(
+        path,
+        `${JSON.stringify(here)} is out of range: must be ${e.keyword === 'maximum' ? '≤' : '≥'} ${p.limit}`,
+      );
     case 'oneOf':
     case 'anyOf': {
       const alternatives = e.schema as Array<{ required?: string[]; type?: string }>;
       if (alternatives.every((b) => typeof b.type === 'string')) {
-        return error(path, `must be ${alternatives.map((b) => typeNames[b.type!] ?? b.type).join(' or ')}, not ${describe(here)}`);
+        return error(
+          path,
+          `must be ${alternatives.map((b) => typeNames[b.type!] ?? b.type).join(' or ')}, not ${describe(here)}`,
+        );
       }
       const branches = alternatives.map((b) => b.required?.join(' + ')).filter(Boolean);
       if (branches.length !== alternatives.length) return error(path || '(root)', 'matches none of the allowed forms');
-      const present = branches.filter((b) => b!.split(' + ').every((f) => here && typeof here === 'object' && f in here));
+      const present = branches.filter((b) =>
+        b!.split(' + ').every((f) => here && typeof here === 'object' && f in here),
+      );
       if (e.keyword === 'anyOf') return error(path || '(root)', `set at least one of ${branches.join(', ')}`);
       return error(
         path || '(root)',
@@ -234,11 +259,12 @@ export function structuralIssues(schema: KindSchema, doc: unknown): ValidationIs
   const seen = new Set<string>();
   for (const e of errors) {
     // a branch's own complaint ("must have required property") is part of the choice's message
-    if (choicePaths.some((c) => e.schemaPath !== c && e.schemaPath.startsWith(c.replace(/\/(oneOf|anyOf)$/, '/$1/')))) continue;
+    if (choicePaths.some((c) => e.schemaPath !== c && e.schemaPath.startsWith(c.replace(/\/(oneOf|anyOf)$/, '/$1/'))))
+      continue;
     const issue = explain(e, doc);
     if (!issue) continue;
     const key = `${issue.path}\u0000${issue.message}`;
-    if (!seen.has(key)) issues.push(issue), seen.add(key);
+    if (!seen.has(key)) (issues.push(issue), seen.add(key));
   }
   return issues;
 }

@@ -32,10 +32,20 @@ function apiVersionIssues(doc: TypeMeta, group: string, versions: readonly strin
   const want = versions.map((v) => `${group}/${v}`);
   if (doc.apiVersion === undefined) {
     const lower = Object.keys(doc).find((k) => k.toLowerCase() === 'apiversion');
-    return [error('apiVersion', `apiVersion is missing${lower ? ` (found "${lower}": keys are case-sensitive)` : ''}: set apiVersion: ${want.at(-1)}`)];
+    return [
+      error(
+        'apiVersion',
+        `apiVersion is missing${lower ? ` (found "${lower}": keys are case-sensitive)` : ''}: set apiVersion: ${want.at(-1)}`,
+      ),
+    ];
   }
   if (typeof doc.apiVersion !== 'string' || !want.includes(doc.apiVersion)) {
-    return [error('apiVersion', `${JSON.stringify(doc.apiVersion)} is not served for ${String(doc.kind)}: use ${want.join(' or ')}`)];
+    return [
+      error(
+        'apiVersion',
+        `${JSON.stringify(doc.apiVersion)} is not served for ${String(doc.kind)}: use ${want.join(' or ')}`,
+      ),
+    ];
   }
   return [];
 }
@@ -48,9 +58,14 @@ export function validate(doc: unknown): ValidationResult {
   const kind = (doc as TypeMeta).kind;
   const schema = typeof kind === 'string' ? kindSchemas().get(kind) : undefined;
   if (!schema || !validatedKinds.has(schema.kind)) {
-    return split([error('kind', `${JSON.stringify(kind)} is not a kind cilium-ts validates: ${[...validatedKinds].join(', ')}`)]);
+    return split([
+      error('kind', `${JSON.stringify(kind)} is not a kind cilium-ts validates: ${[...validatedKinds].join(', ')}`),
+    ]);
   }
-  const issues = [...apiVersionIssues(doc as TypeMeta, schema.apiGroup, schema.versions), ...structuralIssues(schema, doc)];
+  const issues = [
+    ...apiVersionIssues(doc as TypeMeta, schema.apiGroup, schema.versions),
+    ...structuralIssues(schema, doc),
+  ];
   switch (schema.kind) {
     case 'CiliumNetworkPolicy':
     case 'CiliumClusterwideNetworkPolicy':

@@ -3,7 +3,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { AdmissionregistrationV1Api, type KubeConfig, type V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
+import {
+  AdmissionregistrationV1Api,
+  type KubeConfig,
+  type V1ValidatingWebhookConfiguration,
+} from '@kubernetes/client-node';
 import { WebhookCertificates, defaultCertOptions, type CertOptions } from './certs.ts';
 import { startWebhookServer } from './server.ts';
 import { statusOf } from '../lib/kube.ts';
@@ -39,7 +43,9 @@ export interface RunningWebhook {
 
 /** Our webhook configuration as config/webhook/ defines it: one definition for cluster and lab. */
 export function webhookConfiguration(): V1ValidatingWebhookConfiguration {
-  return parse(readFileSync(join(repoRoot, 'config', 'webhook', 'validating-webhook.yaml'), 'utf8')) as V1ValidatingWebhookConfiguration;
+  return parse(
+    readFileSync(join(repoRoot, 'config', 'webhook', 'validating-webhook.yaml'), 'utf8'),
+  ) as V1ValidatingWebhookConfiguration;
 }
 
 async function register(kc: KubeConfig, url: string, caBundle: string): Promise<void> {
@@ -59,7 +65,11 @@ async function register(kc: KubeConfig, url: string, caBundle: string): Promise<
 export async function runWebhook(opts: WebhookOptions): Promise<RunningWebhook> {
   const log = logger('webhook');
   const dnsNames = opts.service
-    ? [`${opts.service}.${opts.namespace}.svc`, `${opts.service}.${opts.namespace}.svc.cluster.local`, `${opts.service}.${opts.namespace}`]
+    ? [
+        `${opts.service}.${opts.namespace}.svc`,
+        `${opts.service}.${opts.namespace}.svc.cluster.local`,
+        `${opts.service}.${opts.namespace}`,
+      ]
     : ['localhost'];
   const certs = new WebhookCertificates(
     opts.kc,
@@ -74,7 +84,13 @@ export async function runWebhook(opts: WebhookOptions): Promise<RunningWebhook> 
     log,
   );
   let current = await certs.ensure();
-  const server = await startWebhookServer({ host: opts.host, port: opts.port, certPem: current.certPem, keyPem: current.keyPem, log });
+  const server = await startWebhookServer({
+    host: opts.host,
+    port: opts.port,
+    certPem: current.certPem,
+    keyPem: current.keyPem,
+    log,
+  });
   if (opts.registerUrlHost) {
     await register(opts.kc, `https://${opts.registerUrlHost}:${server.port}/validate`, current.caBundle);
   }

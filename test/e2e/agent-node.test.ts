@@ -42,8 +42,13 @@ describe("the agent's CiliumNode and metrics", () => {
     // No kubelet: the Node has no addresses yet when the agent starts.
     await kubectl(['apply', '-f', '-'], `apiVersion: v1\nkind: Node\nmetadata: {name: ${NODE}}\n`);
     agent = await Agent.start({
-      kc: loadKubeConfig(cp.kubeconfig), nodeName: NODE, stateDir: join(tmp, 'agent'), socketPath: join(tmp, 'cni.sock'),
-      pinRoot, healthPort: 0, log: logger('agent'),
+      kc: loadKubeConfig(cp.kubeconfig),
+      nodeName: NODE,
+      stateDir: join(tmp, 'agent'),
+      socketPath: join(tmp, 'cni.sock'),
+      pinRoot,
+      healthPort: 0,
+      log: logger('agent'),
     });
   });
 
@@ -58,7 +63,15 @@ describe("the agent's CiliumNode and metrics", () => {
     assert.deepEqual((await ciliumNode()).spec.addresses ?? [], []);
     await assert.rejects(agent!.ready(100), /no pod CIDR yet/);
     // What the operator's pod-CIDR allocator writes, under its own field manager.
-    await kubectl(['patch', 'ciliumnode', NODE, '--type', 'merge', '-p', JSON.stringify({ spec: { ipam: { podCIDRs: [POD_CIDR] } } })]);
+    await kubectl([
+      'patch',
+      'ciliumnode',
+      NODE,
+      '--type',
+      'merge',
+      '-p',
+      JSON.stringify({ spec: { ipam: { podCIDRs: [POD_CIDR] } } }),
+    ]);
     await agent!.ready(10_000);
     const cn = await waitFor('the CiliumInternalIP', async () => {
       const n = await ciliumNode();
@@ -69,7 +82,14 @@ describe("the agent's CiliumNode and metrics", () => {
   });
 
   it("adds the Node's InternalIP when it appears; kubectl shows both columns", async () => {
-    const status = { status: { addresses: [{ type: 'InternalIP', address: '192.168.77.10' }, { type: 'Hostname', address: NODE }] } };
+    const status = {
+      status: {
+        addresses: [
+          { type: 'InternalIP', address: '192.168.77.10' },
+          { type: 'Hostname', address: NODE },
+        ],
+      },
+    };
     await kubectl(['patch', 'node', NODE, '--subresource=status', '--type', 'merge', '-p', JSON.stringify(status)]);
     await waitFor('the InternalIP in the CiliumNode', async () =>
       (await ciliumNode()).spec.addresses?.some((a) => a.type === 'InternalIP' && a.ip === '192.168.77.10'),
@@ -82,8 +102,15 @@ describe("the agent's CiliumNode and metrics", () => {
 
   it("serves Cilium's metrics with their types, and the process metrics", async () => {
     const text = await (await fetch(`http://127.0.0.1:${agent!.health!.port}/metrics`)).text();
-    for (const name of ['cilium_drop_count_total', 'cilium_drop_bytes_total', 'cilium_forward_count_total',
-      'cilium_forward_bytes_total', 'cilium_endpoint_regenerations_total', 'hubble_flows_processed_total', 'hubble_lost_events_total']) {
+    for (const name of [
+      'cilium_drop_count_total',
+      'cilium_drop_bytes_total',
+      'cilium_forward_count_total',
+      'cilium_forward_bytes_total',
+      'cilium_endpoint_regenerations_total',
+      'hubble_flows_processed_total',
+      'hubble_lost_events_total',
+    ]) {
       assert.match(text, new RegExp(`^# TYPE ${name} counter$`, 'm'));
     }
     assert.match(text, /^# TYPE cilium_endpoint gauge$/m);

@@ -89,23 +89,34 @@ test('the inspection commands read the running lab: status, endpoints, identitie
   assert.equal(up.code, 0, up.stderr);
   const kubeconfig = up.stdout.trim().split('\n').pop()!;
   try {
-    for (const [name, labels] of [['web', 'app=web'], ['db', 'app=db']] as const) {
+    for (const [name, labels] of [
+      ['web', 'app=web'],
+      ['db', 'app=db'],
+    ] as const) {
       const add = await cli(['lab', 'pod', 'add', `demo/${name}`, '--labels', labels, '--ports', '5432/TCP,8080/TCP']);
       assert.equal(add.code, 0, add.stderr);
     }
-    const policy = await runKubectl(kubeconfig, ['apply', '-f', '-'], `apiVersion: cilium.io/v2
+    const policy = await runKubectl(
+      kubeconfig,
+      ['apply', '-f', '-'],
+      `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: db-from-web, namespace: demo}
 spec:
   endpointSelector: {matchLabels: {app: db}}
   ingress: [{fromEndpoints: [{matchLabels: {app: web}}], toPorts: [{ports: [{port: "5432", protocol: TCP}]}]}]
-`);
+`,
+    );
     assert.equal(policy.code, 0, policy.stderr);
     // The agent holds the policy once `policy get` lists it.
     const deadline = Date.now() + 15_000;
     for (;;) {
       const got = await cli(['policy', 'get', '-o', 'json']);
-      if (got.code === 0 && (JSON.parse(got.stdout) as { policies: Array<{ name: string }> }).policies.some((p) => p.name === 'db-from-web')) break;
+      if (
+        got.code === 0 &&
+        (JSON.parse(got.stdout) as { policies: Array<{ name: string }> }).policies.some((p) => p.name === 'db-from-web')
+      )
+        break;
       assert.ok(Date.now() < deadline, `the agent never listed the policy: ${got.stdout}${got.stderr}`);
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -116,27 +127,46 @@ spec:
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, /Agent:\s+ok/);
     assert.match(status.stdout, /Endpoints:\s+\d+\/\d+ ready, \d+ enforcing ingress/);
-    const statusJson = JSON.parse((await cli(['status', '--verbose', '-o', 'json'])).stdout) as { endpoints: { total: number }; maps: Array<{ name: string }> };
+    const statusJson = JSON.parse((await cli(['status', '--verbose', '-o', 'json'])).stdout) as {
+      endpoints: { total: number };
+      maps: Array<{ name: string }>;
+    };
     assert.ok(statusJson.endpoints.total >= 2);
     assert.ok(statusJson.maps.some((m) => m.name === 'cilium_ipcache'));
 
     const eps = await cli(['endpoint', 'list']);
     assert.match(eps.stdout, /^ENDPOINT\s+POLICY \(ingress\)\s+POLICY \(egress\)\s+IDENTITY/);
     assert.match(eps.stdout, /\bEnabled\s+Disabled\s+\d+\s+.*k8s:app=db.*\s+ready/);
-    const epList = JSON.parse((await cli(['endpoint', 'list', '-o', 'json'])).stdout) as Array<{ id: number; pod: string; identity: number }>;
-    const db = epList.find((e) => e.pod === 'db')!, web = epList.find((e) => e.pod === 'web')!;
+    const epList = JSON.parse((await cli(['endpoint', 'list', '-o', 'json'])).stdout) as Array<{
+      id: number;
+      pod: string;
+      identity: number;
+    }>;
+    const db = epList.find((e) => e.pod === 'db')!,
+      web = epList.find((e) => e.pod === 'web')!;
     assert.ok(db && web);
 
     const ids = await cli(['identity', 'get', String(web.identity)]);
     assert.match(ids.stdout, /k8s:app=web/);
     const explain = await cli(['policy', 'explain', 'demo/web', 'demo/db', '--port', '5432']);
     assert.equal(explain.code, 0, explain.stderr);
-    assert.match(explain.stdout, /ALLOWED[\s\S]*ingress\s+allowed\s+CiliumNetworkPolicy demo\/db-from-web spec\.ingress\[0\]/);
+    assert.match(
+      explain.stdout,
+      /ALLOWED[\s\S]*ingress\s+allowed\s+CiliumNetworkPolicy demo\/db-from-web spec\.ingress\[0\]/,
+    );
     const denied = await cli(['policy', 'explain', 'demo/web', 'demo/db', '--port', '8080']);
     assert.equal(denied.code, 1);
-    assert.match(denied.stdout, /DEFAULT-DENIED[\s\S]*enforcement is on because of CiliumNetworkPolicy demo\/db-from-web/);
+    assert.match(
+      denied.stdout,
+      /DEFAULT-DENIED[\s\S]*enforcement is on because of CiliumNetworkPolicy demo\/db-from-web/,
+    );
 
-    const bpfPolicy = JSON.parse((await cli(['bpf', 'policy', 'get', 'demo/db', '-o', 'json'])).stdout) as Array<{ identity: number; port: number; verdict: string; rules: string[] }>;
+    const bpfPolicy = JSON.parse((await cli(['bpf', 'policy', 'get', 'demo/db', '-o', 'json'])).stdout) as Array<{
+      identity: number;
+      port: number;
+      verdict: string;
+      rules: string[];
+    }>;
     const entry = bpfPolicy.find((e) => e.identity === web.identity && e.port === 5432);
     assert.ok(entry, `no kernel entry for identity ${web.identity} port 5432: ${JSON.stringify(bpfPolicy)}`);
     assert.equal(entry.verdict, 'allow');
@@ -147,14 +177,34 @@ spec:
     assert.match(ct.stdout, /^PROTO\s+SOURCE\s+DESTINATION/);
     assert.match(ct.stdout, /TCP\s+\S+\s+\S+:5432\s+/);
     // Flows from the kernel's events, through the observer API, as `cilium-ts observe` prints them.
-    interface Obs { flow: { verdict: string; drop_reason_desc?: string; traffic_direction: string; l4?: { TCP?: { destination_port: number } };
-      source: { identity: number; pod_name?: string; labels?: string[] }; destination: { identity: number; pod_name?: string };
-      ingress_allowed_by?: Array<{ name: string; kind: string; labels: string[] }>; ingress_denied_by?: Array<{ name: string; kind: string }> } }
+    interface Obs {
+      flow: {
+        verdict: string;
+        drop_reason_desc?: string;
+        traffic_direction: string;
+        l4?: { TCP?: { destination_port: number } };
+        source: { identity: number; pod_name?: string; labels?: string[] };
+        destination: { identity: number; pod_name?: string };
+        ingress_allowed_by?: Array<{ name: string; kind: string; labels: string[] }>;
+        ingress_denied_by?: Array<{ name: string; kind: string }>;
+      };
+    }
     const obs = await cli(['observe', '--namespace', 'demo', '--last', '200', '-o', 'json']);
     assert.equal(obs.code, 0, obs.stderr);
-    const flows = obs.stdout.trim().split('\n').map((l) => (JSON.parse(l) as Obs).flow);
+    const flows = obs.stdout
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as Obs).flow);
     // The ingress side: db's policy decides (web's egress, unenforced, is a flow of its own).
-    const to = (port: number, verdict: string) => flows.find((f) => f.verdict === verdict && f.traffic_direction === 'INGRESS' && f.source.pod_name === 'web' && f.destination.pod_name === 'db' && f.l4?.TCP?.destination_port === port);
+    const to = (port: number, verdict: string) =>
+      flows.find(
+        (f) =>
+          f.verdict === verdict &&
+          f.traffic_direction === 'INGRESS' &&
+          f.source.pod_name === 'web' &&
+          f.destination.pod_name === 'db' &&
+          f.l4?.TCP?.destination_port === port,
+      );
     const drop = to(8080, 'DROPPED');
     assert.ok(drop, `no DROPPED web -> db:8080 flow among ${flows.length}`);
     assert.equal(drop.drop_reason_desc, 'POLICY_DENIED');
@@ -162,13 +212,22 @@ spec:
     assert.equal(drop.source.identity, web.identity);
     assert.equal(drop.destination.identity, db.identity);
     assert.ok(drop.source.labels?.includes('k8s:app=web'));
-    assert.deepEqual(drop.ingress_denied_by?.map((p) => `${p.kind}/${p.name}`), ['CiliumNetworkPolicy/db-from-web']);
+    assert.deepEqual(
+      drop.ingress_denied_by?.map((p) => `${p.kind}/${p.name}`),
+      ['CiliumNetworkPolicy/db-from-web'],
+    );
     const fwd = to(5432, 'FORWARDED');
     assert.ok(fwd, 'no FORWARDED web -> db:5432 flow');
-    assert.deepEqual(fwd.ingress_allowed_by?.map((p) => p.name), ['db-from-web']);
+    assert.deepEqual(
+      fwd.ingress_allowed_by?.map((p) => p.name),
+      ['db-from-web'],
+    );
     assert.ok(fwd.ingress_allowed_by?.[0]?.labels.includes('cilium-ts:rule=spec.ingress[0]'));
     const compact = await cli(['observe', '--verdict', 'DROPPED', '--to-pod', 'demo/db', '--last', '5']);
-    assert.match(compact.stdout, /demo\/web:\d+ \(ID:\d+\) -> demo\/db:8080 \(ID:\d+\) Policy denied DROPPED \(TCP Flags: SYN\) by CiliumNetworkPolicy\/demo\/db-from-web ingress-default-deny/);
+    assert.match(
+      compact.stdout,
+      /demo\/web:\d+ \(ID:\d+\) -> demo\/db:8080 \(ID:\d+\) Policy denied DROPPED \(TCP Flags: SYN\) by CiliumNetworkPolicy\/demo\/db-from-web ingress-default-deny/,
+    );
 
     const maps = await cli(['map', 'list']);
     assert.match(maps.stdout, /cilium_policy\s+\d+\s+65536/);

@@ -10,7 +10,12 @@ import { join } from 'node:path';
 import { startControlPlane, type ControlPlane } from '../../src/lab/control-plane.ts';
 import { LxcDatapath } from '../../src/datapath/loader.ts';
 import { EndpointFlags, EnforcementMode } from '../../src/datapath/constants.ts';
-import { CniServer, IDENTITY_INIT, type EndpointDatapathSettings, type EndpointEvent } from '../../src/agent/cni/server.ts';
+import {
+  CniServer,
+  IDENTITY_INIT,
+  type EndpointDatapathSettings,
+  type EndpointEvent,
+} from '../../src/agent/cni/server.ts';
 import { hostIfnameFor, linkExists } from '../../src/agent/endpoint-net.ts';
 import type { EndpointState } from '../../src/agent/endpoint-state.ts';
 import { addPod, deletePod, execCni, listPods, readPod, type LabPod, type LabPodOptions } from '../../src/lab/pods.ts';
@@ -26,7 +31,12 @@ const pinRoot = `/sys/fs/bpf/cilium-ts-test-pods-${process.pid}`;
 const podCidr = `10.203.${process.pid % 250}.0/24`;
 const stateFile = join(tmp, 'state', 'endpoints.json');
 const socketPath = join(labDir, 'cni.sock');
-const opts: LabPodOptions = { kubeconfig: join(labDir, 'kubeconfig'), stateDir: join(labDir, 'pods'), cniSocket: socketPath, nodeName: 'e2e-node' };
+const opts: LabPodOptions = {
+  kubeconfig: join(labDir, 'kubeconfig'),
+  stateDir: join(labDir, 'pods'),
+  cniSocket: socketPath,
+  nodeName: 'e2e-node',
+};
 
 let cp: ControlPlane | undefined;
 let dp: LxcDatapath | undefined;
@@ -39,13 +49,18 @@ let addedHook: (ep: EndpointEvent) => EndpointDatapathSettings | void = () => un
 async function startServer(): Promise<CniServer> {
   dp = LxcDatapath.load({ pinRoot });
   server = await CniServer.start({
-    datapath: dp, podCidr, stateFile, socketPath,
+    datapath: dp,
+    podCidr,
+    stateFile,
+    socketPath,
     hooks: {
       onEndpointAdded: (ep) => {
         added.push(ep);
         return addedHook(ep);
       },
-      onEndpointDeleted: (ep) => { deleted.push(ep); },
+      onEndpointDeleted: (ep) => {
+        deleted.push(ep);
+      },
     },
   });
   return server;
@@ -70,8 +85,13 @@ function pod(name: string): LabPod {
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(join(repoRoot, 'bin', 'cilium-ts'), args, { env: { ...process.env, CILIUM_TS_LAB_DIR: labDir, K8S_NODE_NAME: 'e2e-node' }, timeout: 60_000 },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+    execFile(
+      join(repoRoot, 'bin', 'cilium-ts'),
+      args,
+      { env: { ...process.env, CILIUM_TS_LAB_DIR: labDir, K8S_NODE_NAME: 'e2e-node' }, timeout: 60_000 },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
   });
 }
 
@@ -91,10 +111,24 @@ describe('lab pods through the real CNI plugin', () => {
     await stopServer();
     // Whatever a failed test left: namespaces and veths of this run, pins, the control plane.
     const leftover = existsSync(stateFile) ? Object.values(state().endpoints) : [];
-    for (const ep of leftover) try { execFileSync('ip', ['link', 'del', ep.hostIfname], { stdio: 'ignore' }); } catch { /* gone */ }
+    for (const ep of leftover)
+      try {
+        execFileSync('ip', ['link', 'del', ep.hostIfname], { stdio: 'ignore' });
+      } catch {
+        /* gone */
+      }
     for (const p of listPods(opts)) {
-      try { if (readFileSync(`/proc/${p.echoPid}/cmdline`, 'utf8').includes('cilium-ts-lab-echo')) process.kill(p.echoPid, 'SIGKILL'); } catch { /* gone */ }
-      try { execFileSync('ip', ['netns', 'del', p.netns], { stdio: 'ignore' }); } catch { /* gone */ }
+      try {
+        if (readFileSync(`/proc/${p.echoPid}/cmdline`, 'utf8').includes('cilium-ts-lab-echo'))
+          process.kill(p.echoPid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      try {
+        execFileSync('ip', ['netns', 'del', p.netns], { stdio: 'ignore' });
+      } catch {
+        /* gone */
+      }
     }
     rmSync(pinRoot, { recursive: true, force: true });
     await cp?.stop();
@@ -109,23 +143,40 @@ describe('lab pods through the real CNI plugin', () => {
     for (const p of pods) {
       assert.ok(p.ip.startsWith(podCidr.split('.').slice(0, 3).join('.') + '.'), `${p.ip} outside ${podCidr}`);
       const got = await cp!.kubectl(['get', 'pod', '-n', 'x', p.name, '-o', 'json']);
-      const obj = JSON.parse(got.stdout) as { spec: { nodeName: string; containers: Array<{ ports: Array<{ name?: string; containerPort: number; protocol: string }> }> }; status: { podIP: string; phase: string; conditions: Array<{ type: string; status: string }> } };
+      const obj = JSON.parse(got.stdout) as {
+        spec: {
+          nodeName: string;
+          containers: Array<{ ports: Array<{ name?: string; containerPort: number; protocol: string }> }>;
+        };
+        status: { podIP: string; phase: string; conditions: Array<{ type: string; status: string }> };
+      };
       assert.equal(obj.status.podIP, p.ip);
       assert.equal(obj.status.phase, 'Running');
       assert.ok(obj.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True'));
       assert.equal(obj.spec.nodeName, 'e2e-node');
-      assert.ok(obj.spec.containers[0]!.ports.some((x) => x.name === 'serve-81-udp' && x.containerPort === 81 && x.protocol === 'UDP'));
+      assert.ok(
+        obj.spec.containers[0]!.ports.some(
+          (x) => x.name === 'serve-81-udp' && x.containerPort === 81 && x.protocol === 'UDP',
+        ),
+      );
       const ev = added.find((e) => e.podName === p.name);
       assert.ok(ev, `no onEndpointAdded for ${p.name}`);
       assert.deepEqual([ev.namespace, ev.ip, ev.ifname, ev.containerId], ['x', p.ip, 'eth0', p.containerId]);
       const entry = dp!.maps.endpoints.lookup(ev.hostIfindex);
-      assert.deepEqual([entry?.epId, entry?.identity, entry?.flags, entry?.mac, entry?.nodeMac], [ev.epId, IDENTITY_INIT, 0, ev.podMac, ev.hostMac]);
+      assert.deepEqual(
+        [entry?.epId, entry?.identity, entry?.flags, entry?.mac, entry?.nodeMac],
+        [ev.epId, IDENTITY_INIT, 0, ev.podMac, ev.hostMac],
+      );
       assert.equal(dp!.maps.endpointsByIp.lookup(p.ip), ev.hostIfindex);
     }
   });
 
   it('connects every pod to every pod over TCP, UDP and ICMP while nothing is enforced', async () => {
-    const all = [[true, true, true], [true, true, true], [true, true, true]];
+    const all = [
+      [true, true, true],
+      [true, true, true],
+      [true, true, true],
+    ];
     const started = Date.now();
     assert.deepEqual(await matrix(80, 'TCP'), all);
     const tcpMs = Date.now() - started;
@@ -151,9 +202,15 @@ describe('lab pods through the real CNI plugin', () => {
     const add = await cli(['lab', 'pod', 'add', 'x/e', '--labels', 'app=e,tier=web', '--ports', 'web=8080/TCP,53/UDP']);
     assert.equal(add.code, 0, add.stderr);
     const e = pod('e');
-    const obj = JSON.parse((await cp!.kubectl(['get', 'pod', '-n', 'x', 'e', '-o', 'json'])).stdout) as { metadata: { labels: Record<string, string> }; spec: { containers: Array<{ ports: unknown[] }> } };
+    const obj = JSON.parse((await cp!.kubectl(['get', 'pod', '-n', 'x', 'e', '-o', 'json'])).stdout) as {
+      metadata: { labels: Record<string, string> };
+      spec: { containers: Array<{ ports: unknown[] }> };
+    };
     assert.deepEqual(obj.metadata.labels, { app: 'e', tier: 'web' });
-    assert.deepEqual(obj.spec.containers[0]!.ports, [{ name: 'web', containerPort: 8080, protocol: 'TCP' }, { containerPort: 53, protocol: 'UDP' }]);
+    assert.deepEqual(obj.spec.containers[0]!.ports, [
+      { name: 'web', containerPort: 8080, protocol: 'TCP' },
+      { containerPort: 53, protocol: 'UDP' },
+    ]);
     assert.deepEqual((await probeMatrix([pod('a'), e], 8080, 'TCP', 800)).allowed[0], [false, true]);
     assert.deepEqual((await probeMatrix([pod('a'), e], 53, 'UDP', 800)).allowed[0], [false, true]);
     const del = await cli(['lab', 'pod', 'delete', 'x/e']);
@@ -165,11 +222,19 @@ describe('lab pods through the real CNI plugin', () => {
   it('drops traffic to an endpoint enforced with no policy map (default deny), only that one', async () => {
     const c = added.find((e) => e.podName === 'c')!;
     const entry = dp!.maps.endpoints.lookup(c.hostIfindex)!;
-    dp!.maps.endpoints.update(c.hostIfindex, { ...entry, flags: EndpointFlags.ENFORCE_INGRESS, mode: EnforcementMode.DEFAULT });
+    dp!.maps.endpoints.update(c.hostIfindex, {
+      ...entry,
+      flags: EndpointFlags.ENFORCE_INGRESS,
+      mode: EnforcementMode.DEFAULT,
+    });
     try {
       // Rows from, columns to: a and b cannot reach c; c still reaches them (replies are tracked);
       // c to itself stays inside its namespace.
-      const expected = [[true, true, false], [true, true, false], [true, true, true]];
+      const expected = [
+        [true, true, false],
+        [true, true, false],
+        [true, true, true],
+      ];
       assert.deepEqual(await matrix(80, 'TCP'), expected);
       assert.deepEqual(await matrix(80, 'UDP'), expected);
     } finally {
@@ -181,17 +246,24 @@ describe('lab pods through the real CNI plugin', () => {
   it("lets the agent's hook set identity and enforcement, or fail the ADD (which then leaves nothing behind)", async () => {
     addedHook = (ep) => {
       if (ep.podName === 'bad') throw new Error('identity allocation failed: apiserver unreachable');
-      if (ep.podName === 'f') return { identity: 70001, flags: EndpointFlags.ENFORCE_INGRESS, mode: EnforcementMode.DEFAULT };
+      if (ep.podName === 'f')
+        return { identity: 70001, flags: EndpointFlags.ENFORCE_INGRESS, mode: EnforcementMode.DEFAULT };
     };
     try {
       const f = await addPod(opts, 'x', 'f', { pod: 'f' }, [{ port: 80, protocol: 'TCP' }]);
       const ep = added.find((e) => e.podName === 'f')!;
-      assert.deepEqual([dp!.maps.endpoints.lookup(ep.hostIfindex)?.identity, dp!.maps.endpoints.lookup(ep.hostIfindex)?.flags], [70001, EndpointFlags.ENFORCE_INGRESS]);
+      assert.deepEqual(
+        [dp!.maps.endpoints.lookup(ep.hostIfindex)?.identity, dp!.maps.endpoints.lookup(ep.hostIfindex)?.flags],
+        [70001, EndpointFlags.ENFORCE_INGRESS],
+      );
       assert.deepEqual((await probeMatrix([pod('a'), f], 80, 'TCP', 800)).allowed[0], [true, false]);
       await deletePod(opts, 'x', 'f');
 
       const before = Object.keys(state().endpoints).length;
-      await assert.rejects(addPod(opts, 'x', 'bad', { pod: 'bad' }), /CNI ADD failed \(code 100\): the agent could not set up endpoint .* \(identity allocation failed: apiserver unreachable\)/);
+      await assert.rejects(
+        addPod(opts, 'x', 'bad', { pod: 'bad' }),
+        /CNI ADD failed \(code 100\): the agent could not set up endpoint .* \(identity allocation failed: apiserver unreachable\)/,
+      );
       const ev = added.find((e) => e.podName === 'bad')!;
       assert.equal(Object.keys(state().endpoints).length, before);
       assert.equal(linkExists(ev.hostIfname), false);
@@ -228,14 +300,22 @@ describe('lab pods through the real CNI plugin', () => {
     const snapshot = state().endpoints;
     await stopServer();
     // The agent is down: the pinned maps and attached programs keep forwarding.
-    assert.deepEqual((await probeMatrix([pod('a'), pod('b')], 80, 'TCP', 800)).allowed, [[true, true], [true, true]]);
+    assert.deepEqual((await probeMatrix([pod('a'), pod('b')], 80, 'TCP', 800)).allowed, [
+      [true, true],
+      [true, true],
+    ]);
     const s = await startServer();
     assert.deepEqual(Object.fromEntries(s.endpoints().map((e) => [`${e.containerId}/${e.ifname}`, e])), snapshot);
     assert.deepEqual(state().endpoints, snapshot);
     const d = await addPod(opts, 'x', 'd', { pod: 'd' }, [{ port: 80, protocol: 'TCP' }]);
     assert.ok(!Object.values(snapshot).some((e) => e.ip === d.ip), `${d.ip} was handed out twice`);
     assert.ok(!Object.values(snapshot).some((e) => e.epId === state().endpoints[`${d.containerId}/eth0`]!.epId));
-    assert.deepEqual(await matrix(80, 'TCP'), [[true, true, true, true], [true, true, true, true], [true, true, true, true], [true, true, true, true]]);
+    assert.deepEqual(await matrix(80, 'TCP'), [
+      [true, true, true, true],
+      [true, true, true, true],
+      [true, true, true, true],
+      [true, true, true, true],
+    ]);
   });
 
   it('releases, at restart, the endpoint of a pod that went away while the agent was down', async () => {
@@ -281,7 +361,10 @@ describe('lab pods through the real CNI plugin', () => {
     const pods = listPods(opts);
     assert.equal(pods.length, 9);
     const open = await probeMatrix(pods, 80, 'TCP', 1000);
-    assert.ok(open.allowed.every((row) => row.every(Boolean)), JSON.stringify(open.allowed));
+    assert.ok(
+      open.allowed.every((row) => row.every(Boolean)),
+      JSON.stringify(open.allowed),
+    );
     // One pod default-denied: its column waits out the timeout, in parallel with everything else.
     const ya = added.find((e) => e.namespace === 'y' && e.podName === 'a')!;
     const entry = dp!.maps.endpoints.lookup(ya.hostIfindex)!;
@@ -293,13 +376,27 @@ describe('lab pods through the real CNI plugin', () => {
       dp!.maps.endpoints.update(ya.hostIfindex, entry);
     }
     const col = denied.pods.indexOf('y/a');
-    denied.allowed.forEach((row, i) => row.forEach((ok, j) => assert.equal(ok, j !== col || i === col, `${denied.pods[i]} -> ${denied.pods[j]}`)));
-    console.log(`# 9x9 TCP probe matrix: ${open.elapsedMs} ms all allowed, ${denied.elapsedMs} ms with one column denied (timeout 1000 ms)`);
+    denied.allowed.forEach((row, i) =>
+      row.forEach((ok, j) => assert.equal(ok, j !== col || i === col, `${denied.pods[i]} -> ${denied.pods[j]}`)),
+    );
+    console.log(
+      `# 9x9 TCP probe matrix: ${open.elapsedMs} ms all allowed, ${denied.elapsedMs} ms with one column denied (timeout 1000 ms)`,
+    );
     assert.ok(open.elapsedMs < 5000 && denied.elapsedMs < 5000);
     // GC with every attachment still valid removes nothing.
     const gc = await server!.handle({
-      command: 'GC', containerId: '', netns: '', ifname: '', args: {}, path: '',
-      config: { cniVersion: '1.1.0', name: 'cilium-ts', type: 'cilium-ts-cni', 'cni.dev/valid-attachments': pods.map((p) => ({ containerID: p.containerId, ifname: 'eth0' })) },
+      command: 'GC',
+      containerId: '',
+      netns: '',
+      ifname: '',
+      args: {},
+      path: '',
+      config: {
+        cniVersion: '1.1.0',
+        name: 'cilium-ts',
+        type: 'cilium-ts-cni',
+        'cni.dev/valid-attachments': pods.map((p) => ({ containerID: p.containerId, ifname: 'eth0' })),
+      },
     });
     assert.deepEqual(gc, { ok: true });
     assert.equal(server!.endpoints().length, 9);

@@ -25,7 +25,12 @@ const labDir = join(tmp, 'lab');
 const pinRoot = `/sys/fs/bpf/cilium-ts-test-matrix-${process.pid}`;
 const podCidr = `10.204.${process.pid % 250}.0/24`;
 const NODE = 'matrix-node';
-const opts: LabPodOptions = { kubeconfig: join(labDir, 'kubeconfig'), stateDir: join(labDir, 'pods'), cniSocket: join(labDir, 'cni.sock'), nodeName: NODE };
+const opts: LabPodOptions = {
+  kubeconfig: join(labDir, 'kubeconfig'),
+  stateDir: join(labDir, 'pods'),
+  cniSocket: join(labDir, 'cni.sock'),
+  nodeName: NODE,
+};
 const NAMESPACES = ['x', 'y', 'z'] as const;
 const PODS = ['a', 'b', 'c'] as const;
 
@@ -33,7 +38,11 @@ let cp: ControlPlane;
 let agent: Agent;
 let pods: LabPod[] = [];
 
-interface P { ns: string; pod: string; ip: string }
+interface P {
+  ns: string;
+  pod: string;
+  ip: string;
+}
 type Expect = (from: P, to: P) => boolean;
 
 const kubectl = async (args: string[], stdin?: string) => {
@@ -43,7 +52,10 @@ const kubectl = async (args: string[], stdin?: string) => {
 };
 /** Applies one manifest and waits until the agent holds that very version of it. */
 async function apply(yaml: string): Promise<void> {
-  const out = await kubectl(['apply', '-f', '-', '-o', 'jsonpath={.kind}/{.metadata.namespace}/{.metadata.name} {.metadata.resourceVersion}'], yaml);
+  const out = await kubectl(
+    ['apply', '-f', '-', '-o', 'jsonpath={.kind}/{.metadata.namespace}/{.metadata.name} {.metadata.resourceVersion}'],
+    yaml,
+  );
   const [key = '', rv = ''] = out.trim().split(' ');
   const deadline = Date.now() + 15_000;
   while (agent.policyRevisions.get(key) !== rv) {
@@ -58,7 +70,9 @@ const remove = (yaml: string) => kubectl(['delete', '-f', '-'], yaml);
 async function settled(names: string[]): Promise<void> {
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const held = [...new Set(agent.engine.rules().map((r) => `${r.policy.kind}/${r.policy.namespace ?? ''}/${r.policy.name}`))].sort();
+    const held = [
+      ...new Set(agent.engine.rules().map((r) => `${r.policy.kind}/${r.policy.namespace ?? ''}/${r.policy.name}`)),
+    ].sort();
     if (JSON.stringify(held) === JSON.stringify([...names].sort())) break;
     if (Date.now() > deadline) assert.fail(`agent holds ${JSON.stringify(held)}, expected ${JSON.stringify(names)}`);
     await new Promise((r) => setTimeout(r, 20));
@@ -70,9 +84,15 @@ async function check(expect: Expect, port = 80, protocol: ProbeProtocol = 'TCP')
   const m = await probeMatrix(pods, port, protocol, 800);
   // A pod reaches itself over loopback inside its namespace, whatever the policy (upstream's
   // AllowLoopback): the diagonal is always allowed.
-  const want = pods.map((f) => pods.map((t) => f === t || expect({ ns: f.namespace, pod: f.name, ip: f.ip }, { ns: t.namespace, pod: t.name, ip: t.ip })));
+  const want = pods.map((f) =>
+    pods.map(
+      (t) => f === t || expect({ ns: f.namespace, pod: f.name, ip: f.ip }, { ns: t.namespace, pod: t.name, ip: t.ip }),
+    ),
+  );
   if (JSON.stringify(m.allowed) !== JSON.stringify(want)) {
-    assert.fail(`${protocol}/${port} probe matrix differs (got, then expected):\n${formatMatrix(m)}\n${formatMatrix({ ...m, allowed: want })}`);
+    assert.fail(
+      `${protocol}/${port} probe matrix differs (got, then expected):\n${formatMatrix(m)}\n${formatMatrix({ ...m, allowed: want })}`,
+    );
   }
 }
 
@@ -90,7 +110,12 @@ describe('the NetworkPolicy model x/y/z × a/b/c, enforced by the agent on real 
       await kubectl(['label', 'namespace', ns, `ns=${ns}`]);
     }
     agent = await Agent.start({
-      kc: loadKubeConfig(cp.kubeconfig), nodeName: NODE, stateDir: join(tmp, 'agent'), socketPath: opts.cniSocket, pinRoot, podCidr,
+      kc: loadKubeConfig(cp.kubeconfig),
+      nodeName: NODE,
+      stateDir: join(tmp, 'agent'),
+      socketPath: opts.cniSocket,
+      pinRoot,
+      podCidr,
       log: logger('agent'),
     });
     pods = [];
@@ -100,9 +125,15 @@ describe('the NetworkPolicy model x/y/z × a/b/c, enforced by the agent on real 
   });
 
   after(async () => {
-    for (const p of listPods(opts)) await deletePod(opts, p.namespace, p.name, { bestEffort: true }).catch(() => undefined);
+    for (const p of listPods(opts))
+      await deletePod(opts, p.namespace, p.name, { bestEffort: true }).catch(() => undefined);
     await agent?.stop();
-    for (const p of pods) try { execFileSync('ip', ['netns', 'del', p.netns], { stdio: 'ignore' }); } catch { /* gone */ }
+    for (const p of pods)
+      try {
+        execFileSync('ip', ['netns', 'del', p.netns], { stdio: 'ignore' });
+      } catch {
+        /* gone */
+      }
     rmSync(pinRoot, { recursive: true, force: true });
     await cp?.stop();
     rmSync(tmp, { recursive: true, force: true });
@@ -110,7 +141,18 @@ describe('the NetworkPolicy model x/y/z × a/b/c, enforced by the agent on real 
 
   it('gives every pod an identity and a ready CiliumEndpoint, as kubectl shows them', async () => {
     const out = await kubectl(['get', 'ciliumendpoints', '-A', '-o', 'json']);
-    const ceps = (JSON.parse(out) as { items: Array<{ metadata: { namespace: string; name: string }; status: { state: string; identity: { id: number; labels: string[] }; networking: { addressing: Array<{ ipv4: string }> } } }> }).items;
+    const ceps = (
+      JSON.parse(out) as {
+        items: Array<{
+          metadata: { namespace: string; name: string };
+          status: {
+            state: string;
+            identity: { id: number; labels: string[] };
+            networking: { addressing: Array<{ ipv4: string }> };
+          };
+        }>;
+      }
+    ).items;
     assert.equal(ceps.length, 9);
     for (const p of pods) {
       const c = ceps.find((e) => e.metadata.namespace === p.namespace && e.metadata.name === p.name);
@@ -126,7 +168,9 @@ describe('the NetworkPolicy model x/y/z × a/b/c, enforced by the agent on real 
     const table = await kubectl(['get', 'cep', '-n', 'x']);
     assert.match(table, /SECURITY IDENTITY\s+ENDPOINT STATE\s+IPV4/);
     assert.match(table, /\ba\s+\d+\s+ready\s+10\.204\./);
-    const ids = JSON.parse(await kubectl(['get', 'ciliumidentities', '-o', 'json'])) as { items: Array<{ metadata: { labels: Record<string, string> } }> };
+    const ids = JSON.parse(await kubectl(['get', 'ciliumidentities', '-o', 'json'])) as {
+      items: Array<{ metadata: { labels: Record<string, string> } }>;
+    };
     assert.equal(ids.items.length, 9);
     for (const i of ids.items) {
       assert.equal(i.metadata.labels['app.kubernetes.io/managed-by'], 'cilium-ts-agent');
@@ -146,7 +190,11 @@ describe('the NetworkPolicy model x/y/z × a/b/c, enforced by the agent on real 
     await check((_f, t) => t.ns !== 'x');
   });
 
-  const allowSameNs = np('x', 'allow-same-ns', '  podSelector: {matchLabels: {pod: a}}\n  ingress: [{from: [{podSelector: {}}]}]\n');
+  const allowSameNs = np(
+    'x',
+    'allow-same-ns',
+    '  podSelector: {matchLabels: {pod: a}}\n  ingress: [{from: [{podSelector: {}}]}]\n',
+  );
   it('podSelector: x/a accepts its own namespace, on top of the deny', async () => {
     await apply(allowSameNs);
     await settled(['NetworkPolicy/x/deny-ingress', 'NetworkPolicy/x/allow-same-ns']);
@@ -155,27 +203,51 @@ describe('the NetworkPolicy model x/y/z × a/b/c, enforced by the agent on real 
   });
 
   it('namespaceSelector: x/a accepts namespace y', async () => {
-    await apply(np('x', 'allow-ns-y', '  podSelector: {matchLabels: {pod: a}}\n  ingress: [{from: [{namespaceSelector: {matchLabels: {ns: "y"}}}]}]\n'));
+    await apply(
+      np(
+        'x',
+        'allow-ns-y',
+        '  podSelector: {matchLabels: {pod: a}}\n  ingress: [{from: [{namespaceSelector: {matchLabels: {ns: "y"}}}]}]\n',
+      ),
+    );
     await settled(['NetworkPolicy/x/deny-ingress', 'NetworkPolicy/x/allow-ns-y']);
     await check((f, t) => t.ns !== 'x' || (t.pod === 'a' && f.ns === 'y'));
     await kubectl(['delete', 'networkpolicy', '-n', 'x', 'allow-ns-y']);
   });
 
   it('namespaceSelector AND podSelector in one peer: only y/b', async () => {
-    await apply(np('x', 'allow-yb', '  podSelector: {matchLabels: {pod: a}}\n  ingress: [{from: [{namespaceSelector: {matchLabels: {ns: "y"}}, podSelector: {matchLabels: {pod: b}}}]}]\n'));
+    await apply(
+      np(
+        'x',
+        'allow-yb',
+        '  podSelector: {matchLabels: {pod: a}}\n  ingress: [{from: [{namespaceSelector: {matchLabels: {ns: "y"}}, podSelector: {matchLabels: {pod: b}}}]}]\n',
+      ),
+    );
     await settled(['NetworkPolicy/x/deny-ingress', 'NetworkPolicy/x/allow-yb']);
     await check((f, t) => t.ns !== 'x' || (t.pod === 'a' && f.ns === 'y' && f.pod === 'b'));
   });
 
   it('a policy update replaces the old rule (now z/c instead of y/b)', async () => {
-    await apply(np('x', 'allow-yb', '  podSelector: {matchLabels: {pod: a}}\n  ingress: [{from: [{namespaceSelector: {matchLabels: {ns: "z"}}, podSelector: {matchLabels: {pod: c}}}]}]\n'));
+    await apply(
+      np(
+        'x',
+        'allow-yb',
+        '  podSelector: {matchLabels: {pod: a}}\n  ingress: [{from: [{namespaceSelector: {matchLabels: {ns: "z"}}, podSelector: {matchLabels: {pod: c}}}]}]\n',
+      ),
+    );
     await settled(['NetworkPolicy/x/deny-ingress', 'NetworkPolicy/x/allow-yb']);
     await check((f, t) => t.ns !== 'x' || (t.pod === 'a' && f.ns === 'z' && f.pod === 'c'));
     await kubectl(['delete', 'networkpolicy', '-n', 'x', 'allow-yb']);
   });
 
   it('ports: x/a accepts everyone on 81 only (TCP and the UDP twin stays closed)', async () => {
-    await apply(np('x', 'allow-81', '  podSelector: {matchLabels: {pod: a}}\n  ingress: [{ports: [{port: 81, protocol: TCP}]}]\n'));
+    await apply(
+      np(
+        'x',
+        'allow-81',
+        '  podSelector: {matchLabels: {pod: a}}\n  ingress: [{ports: [{port: 81, protocol: TCP}]}]\n',
+      ),
+    );
     await settled(['NetworkPolicy/x/deny-ingress', 'NetworkPolicy/x/allow-81']);
     await check((_f, t) => t.ns !== 'x', 80);
     await check((_f, t) => t.ns !== 'x' || t.pod === 'a', 81);
@@ -184,7 +256,13 @@ describe('the NetworkPolicy model x/y/z × a/b/c, enforced by the agent on real 
   });
 
   it('named port: serve-81-udp allows UDP 81 to x/b', async () => {
-    await apply(np('x', 'allow-named', '  podSelector: {matchLabels: {pod: b}}\n  ingress: [{ports: [{port: serve-81-udp, protocol: UDP}]}]\n'));
+    await apply(
+      np(
+        'x',
+        'allow-named',
+        '  podSelector: {matchLabels: {pod: b}}\n  ingress: [{ports: [{port: serve-81-udp, protocol: UDP}]}]\n',
+      ),
+    );
     await settled(['NetworkPolicy/x/deny-ingress', 'NetworkPolicy/x/allow-named']);
     await check((_f, t) => t.ns !== 'x' || t.pod === 'b', 81, 'UDP');
     await check((_f, t) => t.ns !== 'x', 81, 'TCP');
@@ -192,7 +270,13 @@ describe('the NetworkPolicy model x/y/z × a/b/c, enforced by the agent on real 
   });
 
   it('endPort: a range 80-81 opens both ports to x/c', async () => {
-    await apply(np('x', 'allow-range', '  podSelector: {matchLabels: {pod: c}}\n  ingress: [{ports: [{port: 80, endPort: 81, protocol: TCP}]}]\n'));
+    await apply(
+      np(
+        'x',
+        'allow-range',
+        '  podSelector: {matchLabels: {pod: c}}\n  ingress: [{ports: [{port: 80, endPort: 81, protocol: TCP}]}]\n',
+      ),
+    );
     await settled(['NetworkPolicy/x/deny-ingress', 'NetworkPolicy/x/allow-range']);
     await check((_f, t) => t.ns !== 'x' || t.pod === 'c', 80);
     await check((_f, t) => t.ns !== 'x' || t.pod === 'c', 81);
@@ -201,14 +285,26 @@ describe('the NetworkPolicy model x/y/z × a/b/c, enforced by the agent on real 
 
   it('ipBlock with except also matches pod IPs: all pods but y/b reach x/a', async () => {
     const yb = pods.find((p) => p.namespace === 'y' && p.name === 'b')!;
-    await apply(np('x', 'allow-block', `  podSelector: {matchLabels: {pod: a}}\n  ingress: [{from: [{ipBlock: {cidr: ${podCidr}, except: [${yb.ip}/32]}}]}]\n`));
+    await apply(
+      np(
+        'x',
+        'allow-block',
+        `  podSelector: {matchLabels: {pod: a}}\n  ingress: [{from: [{ipBlock: {cidr: ${podCidr}, except: [${yb.ip}/32]}}]}]\n`,
+      ),
+    );
     await settled(['NetworkPolicy/x/deny-ingress', 'NetworkPolicy/x/allow-block']);
     await check((f, t) => t.ns !== 'x' || (t.pod === 'a' && !(f.ns === 'y' && f.pod === 'b')));
     await kubectl(['delete', 'networkpolicy', '-n', 'x', 'allow-block']);
   });
 
   it('a label change on a running pod moves it into a rule: z/c relabelled pod=b', async () => {
-    await apply(np('x', 'allow-b', '  podSelector: {matchLabels: {pod: a}}\n  ingress: [{from: [{namespaceSelector: {}, podSelector: {matchLabels: {pod: b}}}]}]\n'));
+    await apply(
+      np(
+        'x',
+        'allow-b',
+        '  podSelector: {matchLabels: {pod: a}}\n  ingress: [{from: [{namespaceSelector: {}, podSelector: {matchLabels: {pod: b}}}]}]\n',
+      ),
+    );
     await settled(['NetworkPolicy/x/deny-ingress', 'NetworkPolicy/x/allow-b']);
     await check((f, t) => t.ns !== 'x' || (t.pod === 'a' && f.pod === 'b'));
     await kubectl(['label', 'pod', '-n', 'z', 'c', 'pod=b', '--overwrite']);
@@ -237,7 +333,9 @@ describe('the NetworkPolicy model x/y/z × a/b/c, enforced by the agent on real 
   });
 
   it('egress allowed to namespace z only, from y (no policyTypes: Ingress is implied too)', async () => {
-    await apply(np('y', 'egress-z', '  podSelector: {}\n  egress: [{to: [{namespaceSelector: {matchLabels: {ns: "z"}}}]}]\n'));
+    await apply(
+      np('y', 'egress-z', '  podSelector: {}\n  egress: [{to: [{namespaceSelector: {matchLabels: {ns: "z"}}}]}]\n'),
+    );
     await settled(['NetworkPolicy/y/deny-egress', 'NetworkPolicy/y/egress-z']);
     // Without policyTypes a NetworkPolicy always isolates ingress as well: nothing reaches y.
     await check((f, t) => t.ns !== 'y' && (f.ns !== 'y' || t.ns === 'z'));
@@ -246,34 +344,62 @@ describe('the NetworkPolicy model x/y/z × a/b/c, enforced by the agent on real 
   });
 
   it('CiliumNetworkPolicy: ingressDeny beats an allow-all for y/b', async () => {
-    await apply(cnp('x', 'deny-yb', `  endpointSelector: {matchLabels: {pod: a}}
+    await apply(
+      cnp(
+        'x',
+        'deny-yb',
+        `  endpointSelector: {matchLabels: {pod: a}}
   ingress: [{fromEntities: [cluster]}]
   ingressDeny: [{fromEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: "y", pod: b}}]}]
-`));
+`,
+      ),
+    );
     await settled(['CiliumNetworkPolicy/x/deny-yb']);
     await check((f, t) => !(t.ns === 'x' && t.pod === 'a') || !(f.ns === 'y' && f.pod === 'b'));
     await kubectl(['delete', 'cnp', '-n', 'x', 'deny-yb']);
   });
 
   it('CiliumNetworkPolicy: fromEntities world does not admit pods; cluster does', async () => {
-    await apply(cnp('x', 'world-only', '  endpointSelector: {matchLabels: {pod: a}}\n  ingress: [{fromEntities: [world]}]\n'));
+    await apply(
+      cnp('x', 'world-only', '  endpointSelector: {matchLabels: {pod: a}}\n  ingress: [{fromEntities: [world]}]\n'),
+    );
     await settled(['CiliumNetworkPolicy/x/world-only']);
     await check((_f, t) => !(t.ns === 'x' && t.pod === 'a'));
-    await apply(cnp('x', 'world-only', '  endpointSelector: {matchLabels: {pod: a}}\n  ingress: [{fromEntities: [cluster]}]\n'));
+    await apply(
+      cnp('x', 'world-only', '  endpointSelector: {matchLabels: {pod: a}}\n  ingress: [{fromEntities: [cluster]}]\n'),
+    );
     await check(all);
     await kubectl(['delete', 'cnp', '-n', 'x', 'world-only']);
   });
 
   it('CiliumNetworkPolicy: a CIDR rule never selects pods (Cilium), unlike ipBlock', async () => {
-    await apply(cnp('x', 'cidr', `  endpointSelector: {matchLabels: {pod: a}}\n  ingress: [{fromCIDRSet: [{cidr: ${podCidr}}]}]\n`));
+    await apply(
+      cnp(
+        'x',
+        'cidr',
+        `  endpointSelector: {matchLabels: {pod: a}}\n  ingress: [{fromCIDRSet: [{cidr: ${podCidr}}]}]\n`,
+      ),
+    );
     await settled(['CiliumNetworkPolicy/x/cidr']);
     await check((_f, t) => !(t.ns === 'x' && t.pod === 'a'));
     await kubectl(['delete', 'cnp', '-n', 'x', 'cidr']);
   });
 
   it('CiliumNetworkPolicy: fromEndpoints is namespace-scoped; egress toPorts limits y/a', async () => {
-    await apply(cnp('x', 'same-ns-b', '  endpointSelector: {matchLabels: {pod: a}}\n  ingress: [{fromEndpoints: [{matchLabels: {pod: b}}]}]\n'));
-    await apply(cnp('y', 'egress-81', '  endpointSelector: {matchLabels: {pod: a}}\n  egress: [{toPorts: [{ports: [{port: "81", protocol: TCP}]}]}]\n'));
+    await apply(
+      cnp(
+        'x',
+        'same-ns-b',
+        '  endpointSelector: {matchLabels: {pod: a}}\n  ingress: [{fromEndpoints: [{matchLabels: {pod: b}}]}]\n',
+      ),
+    );
+    await apply(
+      cnp(
+        'y',
+        'egress-81',
+        '  endpointSelector: {matchLabels: {pod: a}}\n  egress: [{toPorts: [{ports: [{port: "81", protocol: TCP}]}]}]\n',
+      ),
+    );
     await settled(['CiliumNetworkPolicy/x/same-ns-b', 'CiliumNetworkPolicy/y/egress-81']);
     const ingressOk = (f: P, t: P) => !(t.ns === 'x' && t.pod === 'a') || (f.ns === 'x' && f.pod === 'b');
     await check((f, t) => ingressOk(f, t) && !(f.ns === 'y' && f.pod === 'a'), 80);
@@ -289,7 +415,9 @@ describe('the NetworkPolicy model x/y/z × a/b/c, enforced by the agent on real 
     await settled(['NetworkPolicy/x/deny-ingress']);
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const cep = JSON.parse(await kubectl(['get', 'cep', '-n', 'x', 'a', '-o', 'json'])) as { status: { policy: { ingress: { enforcing: boolean }; egress: { enforcing: boolean } } } };
+      const cep = JSON.parse(await kubectl(['get', 'cep', '-n', 'x', 'a', '-o', 'json'])) as {
+        status: { policy: { ingress: { enforcing: boolean }; egress: { enforcing: boolean } } };
+      };
       if (cep.status.policy.ingress.enforcing) {
         assert.equal(cep.status.policy.egress.enforcing, false);
         break;
@@ -306,15 +434,29 @@ describe('the NetworkPolicy model x/y/z × a/b/c, enforced by the agent on real 
   it('a restarted agent reallocates nothing and keeps enforcing', async () => {
     await apply(denyIngressX);
     await settled(['NetworkPolicy/x/deny-ingress']);
-    const before = agent.localEndpoints().map((e) => [e.namespace, e.pod, e.id, e.identity, e.ip].join(' ')).sort();
+    const before = agent
+      .localEndpoints()
+      .map((e) => [e.namespace, e.pod, e.id, e.identity, e.ip].join(' '))
+      .sort();
     await agent.stop();
     await check((_f, t) => t.ns !== 'x'); // the kernel enforces with no agent running
     agent = await Agent.start({
-      kc: loadKubeConfig(cp.kubeconfig), nodeName: NODE, stateDir: join(tmp, 'agent'), socketPath: opts.cniSocket, pinRoot, podCidr,
+      kc: loadKubeConfig(cp.kubeconfig),
+      nodeName: NODE,
+      stateDir: join(tmp, 'agent'),
+      socketPath: opts.cniSocket,
+      pinRoot,
+      podCidr,
       log: logger('agent'),
     });
     await settled(['NetworkPolicy/x/deny-ingress']);
-    assert.deepEqual(agent.localEndpoints().map((e) => [e.namespace, e.pod, e.id, e.identity, e.ip].join(' ')).sort(), before);
+    assert.deepEqual(
+      agent
+        .localEndpoints()
+        .map((e) => [e.namespace, e.pod, e.id, e.identity, e.ip].join(' '))
+        .sort(),
+      before,
+    );
     await check((_f, t) => t.ns !== 'x');
     await remove(denyIngressX);
     await settled([]);

@@ -25,7 +25,9 @@ async function kubectlOk(args: string[], input?: string): Promise<string> {
 }
 
 const invalidDir = join(repoRoot, 'test', 'fixtures', 'invalid');
-const invalid = readdirSync(invalidDir).filter((f) => f.endsWith('.yaml')).sort();
+const invalid = readdirSync(invalidDir)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 
 test('the invalid fixtures are many and say what they expect', () => {
   assert.ok(invalid.length >= 15, `only ${invalid.length} invalid documents`);
@@ -36,21 +38,42 @@ for (const file of invalid) {
     const text = readFileSync(join(invalidDir, file), 'utf8');
     const field = /^# expect: (\S+)/m.exec(text)?.[1];
     assert.ok(field, `${file} lacks an "# expect: <field path>" line`);
-    const r = await cp.kubectl(['apply', '--server-side', '--validate=strict', '--field-manager=test', '-f', '-'], text);
+    const r = await cp.kubectl(
+      ['apply', '--server-side', '--validate=strict', '--field-manager=test', '-f', '-'],
+      text,
+    );
     assert.notEqual(r.code, 0, `${file} was accepted:\n${r.stdout}`);
     assert.ok(r.stderr.includes(field), `the error does not name ${field}:\n${r.stderr}`);
   });
 }
 
 test('the samples apply cleanly with strict validation, and re-apply changes nothing', async () => {
-  const first = await kubectlOk(['apply', '--server-side', '--validate=strict', '--field-manager=samples', '-k', join(repoRoot, 'config', 'samples'), '-o', 'jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion}{"\\n"}{end}']);
-  const second = await kubectlOk(['apply', '--server-side', '--validate=strict', '--field-manager=samples', '-k', join(repoRoot, 'config', 'samples'), '-o', 'jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion}{"\\n"}{end}']);
+  const first = await kubectlOk([
+    'apply',
+    '--server-side',
+    '--validate=strict',
+    '--field-manager=samples',
+    '-k',
+    join(repoRoot, 'config', 'samples'),
+    '-o',
+    'jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion}{"\\n"}{end}',
+  ]);
+  const second = await kubectlOk([
+    'apply',
+    '--server-side',
+    '--validate=strict',
+    '--field-manager=samples',
+    '-k',
+    join(repoRoot, 'config', 'samples'),
+    '-o',
+    'jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion}{"\\n"}{end}',
+  ]);
   assert.match(first, /CiliumNetworkPolicy\/frontend-to-backend=\d+/);
   assert.match(first, /CiliumLoadBalancerIPPool\/demo-pool=\d+/);
   assert.equal(second, first);
 });
 
-test('short names and categories resolve like Cilium\'s', async () => {
+test("short names and categories resolve like Cilium's", async () => {
   for (const short of ['cnp', 'ccnp', 'cep', 'cid', 'ciliumid', 'cn', 'ippools']) {
     await kubectlOk(['get', short, '-A']);
   }
@@ -60,7 +83,7 @@ test('short names and categories resolve like Cilium\'s', async () => {
   await kubectlOk(['get', 'cilium', '-A']);
 });
 
-test('kubectl get ciliumendpoints shows Cilium\'s columns, enforcement with -o wide', async () => {
+test("kubectl get ciliumendpoints shows Cilium's columns, enforcement with -o wide", async () => {
   await kubectlOk(['create', 'namespace', 'shop']);
   await kubectlOk(
     ['apply', '--server-side', '--field-manager=test', '-f', '-'],
@@ -98,28 +121,52 @@ spec:
   blocks: [{cidr: 10.9.0.0/30}]
 `,
   );
-  await kubectlOk(
-    ['patch', 'ippool', 'columns', '--subresource=status', '--type=merge', '-p', JSON.stringify({
+  await kubectlOk([
+    'patch',
+    'ippool',
+    'columns',
+    '--subresource=status',
+    '--type=merge',
+    '-p',
+    JSON.stringify({
       status: {
         conditions: [
-          { type: 'cilium.io/PoolConflict', status: 'False', reason: 'resolved', message: '', lastTransitionTime: '2026-01-01T00:00:00Z' },
-          { type: 'cilium.io/IPsAvailable', status: 'Unknown', reason: 'noreason', message: '4', lastTransitionTime: '2026-01-01T00:00:00Z' },
+          {
+            type: 'cilium.io/PoolConflict',
+            status: 'False',
+            reason: 'resolved',
+            message: '',
+            lastTransitionTime: '2026-01-01T00:00:00Z',
+          },
+          {
+            type: 'cilium.io/IPsAvailable',
+            status: 'Unknown',
+            reason: 'noreason',
+            message: '4',
+            lastTransitionTime: '2026-01-01T00:00:00Z',
+          },
         ],
       },
-    })],
-  );
+    }),
+  ]);
   const out = await kubectlOk(['get', 'ippools', 'columns']);
   const [header, row] = out.trim().split('\n');
   assert.deepEqual(header!.split(/\s{2,}/), ['NAME', 'DISABLED', 'CONFLICTING', 'IPS AVAILABLE', 'AGE']);
   assert.deepEqual(row!.split(/\s{2,}/).slice(0, 4), ['columns', 'false', 'False', '4']);
   // v2alpha1 is served too, from the same storage
-  const alpha = await kubectlOk(['get', 'ciliumloadbalancerippools.v2alpha1.cilium.io', 'columns', '-o', 'jsonpath={.apiVersion}']);
+  const alpha = await kubectlOk([
+    'get',
+    'ciliumloadbalancerippools.v2alpha1.cilium.io',
+    'columns',
+    '-o',
+    'jsonpath={.apiVersion}',
+  ]);
   assert.equal(alpha, 'cilium.io/v2alpha1');
 });
 
 test('config/default builds with the kustomize inside kubectl and carries every CRD', async () => {
   const out = await kubectlOk(['kustomize', join(repoRoot, 'config', 'default')]);
-  const names = parseAllDocuments(out).map((d) => (d.toJS() as { kind: string; metadata: { name: string } }));
+  const names = parseAllDocuments(out).map((d) => d.toJS() as { kind: string; metadata: { name: string } });
   for (const k of kinds) {
     assert.ok(
       names.some((n) => n.kind === 'CustomResourceDefinition' && n.metadata.name === `${k.plural}.${k.group}`),
@@ -127,5 +174,8 @@ test('config/default builds with the kustomize inside kubectl and carries every 
     );
   }
   // and the server accepts the whole bundle as it is
-  await kubectlOk(['apply', '--server-side', '--field-manager=cilium-ts', '--force-conflicts', '--dry-run=server', '-f', '-'], out);
+  await kubectlOk(
+    ['apply', '--server-side', '--field-manager=cilium-ts', '--force-conflicts', '--dry-run=server', '-f', '-'],
+    out,
+  );
 });

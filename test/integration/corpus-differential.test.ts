@@ -18,7 +18,9 @@ let ours: ControlPlane;
 before(async () => {
   [cilium, ours] = await Promise.all([
     startControlPlane({
-      crds: ['ciliumnetworkpolicies.yaml', 'ciliumclusterwidenetworkpolicies.yaml'].map((f) => join(corpusDir, 'crds', f)),
+      crds: ['ciliumnetworkpolicies.yaml', 'ciliumclusterwidenetworkpolicies.yaml'].map((f) =>
+        join(corpusDir, 'crds', f),
+      ),
     }),
     startControlPlane({ crds: [join(repoRoot, 'crds')] }),
   ]);
@@ -36,7 +38,16 @@ interface Verdict {
 
 async function apply(cp: ControlPlane, doc: CorpusDocument): Promise<Verdict> {
   const r = await cp.kubectl(
-    ['apply', '--server-side', '--validate=strict', '--field-manager=corpus-test', '-o', 'jsonpath={.metadata.resourceVersion}', '-f', '-'],
+    [
+      'apply',
+      '--server-side',
+      '--validate=strict',
+      '--field-manager=corpus-test',
+      '-o',
+      'jsonpath={.metadata.resourceVersion}',
+      '-f',
+      '-',
+    ],
     doc.yaml,
   );
   return r.code === 0
@@ -48,7 +59,11 @@ async function apply(cp: ControlPlane, doc: CorpusDocument): Promise<Verdict> {
 // accepts well-formed ones. That is the one intended difference.
 function intendedDeviation(theirs: Verdict, mine: Verdict): string | null {
   // server-side apply words it ".spec.ingress[0].toPorts[0].rules.kafka: field not declared in schema"
-  if (mine.accepted && !theirs.accepted && /\.(ingress|egress)\[\d+\]\.toPorts\[\d+\]\.rules\.kafka: field not declared in schema$/.test(theirs.message)) {
+  if (
+    mine.accepted &&
+    !theirs.accepted &&
+    /\.(ingress|egress)\[\d+\]\.toPorts\[\d+\]\.rules\.kafka: field not declared in schema$/.test(theirs.message)
+  ) {
     return 'kafka L7 rules (kept by cilium-ts)';
   }
   return null;
@@ -63,7 +78,7 @@ function shortReason(message: string): string {
     .slice(0, 110);
 }
 
-test('every corpus policy gets the same verdict from our CRDs as from Cilium\'s', async () => {
+test("every corpus policy gets the same verdict from our CRDs as from Cilium's", async () => {
   const docs = corpusPolicyDocuments(corpusDir);
   assert.ok(docs.length >= 90, `expected the whole corpus (≥ 90 policy documents), found ${docs.length}`);
   const namespaces = [...new Set(docs.map((d) => d.namespace).filter((n): n is string => !!n && n !== 'default'))];

@@ -20,17 +20,27 @@ let server: HubbleServer;
 
 function buildHubble(): string {
   // cold: about 3 minutes on 2 cores (module download + compile); then a cache hit
-  const out = execFileSync('bash', [join(repoRoot, 'tools', 'hubble', 'build.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 20 * 60_000 });
+  const out = execFileSync('bash', [join(repoRoot, 'tools', 'hubble', 'build.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 20 * 60_000,
+  });
   return join(out.trim().split('\n').at(-1)!, 'hubble');
 }
 
-before(async () => {
-  hubble = buildHubble();
-  ring = new FlowRing(64);
-  for (let i = 0; i < 12; i++) ring.push(i % 3 === 0 ? denied({ at: i * 100, sport: 1000 + i }) : flow({ at: i * 100, sport: 1000 + i }));
-  ring.push(flow({ at: 1500, protocol: 17, sport: 5353, dport: 53, dstIdentity: 2, daddr: '1.1.1.1', direction: 'egress' }));
-  server = await startHubbleServer({ ring, nodeName: 'node-a', listen: '127.0.0.1:0' });
-}, { timeout: 25 * 60_000 });
+before(
+  async () => {
+    hubble = buildHubble();
+    ring = new FlowRing(64);
+    for (let i = 0; i < 12; i++)
+      ring.push(i % 3 === 0 ? denied({ at: i * 100, sport: 1000 + i }) : flow({ at: i * 100, sport: 1000 + i }));
+    ring.push(
+      flow({ at: 1500, protocol: 17, sport: 5353, dport: 53, dstIdentity: 2, daddr: '1.1.1.1', direction: 'egress' }),
+    );
+    server = await startHubbleServer({ ring, nodeName: 'node-a', listen: '127.0.0.1:0' });
+  },
+  { timeout: 25 * 60_000 },
+);
 after(async () => {
   await server?.stop();
 });
@@ -48,7 +58,10 @@ test('hubble observe -o json --last 5 reads our flows, byte for byte what cilium
   const lines = await hubbleLines('observe', '--server', server.address, '-o', 'json', '--last', '5');
   assert.equal(lines.length, 5);
   const flows = lines.map((l) => JSON.parse(l).flow);
-  assert.deepEqual(flows.map((f) => f.l4.TCP?.source_port ?? f.l4.UDP?.source_port), [1008, 1009, 1010, 1011, 5353]);
+  assert.deepEqual(
+    flows.map((f) => f.l4.TCP?.source_port ?? f.l4.UDP?.source_port),
+    [1008, 1009, 1010, 1011, 5353],
+  );
   const dropped = flows[1];
   assert.equal(dropped.verdict, 'DROPPED');
   assert.equal(dropped.drop_reason_desc, 'POLICY_DENIED');
@@ -62,12 +75,21 @@ test('hubble observe -o json --last 5 reads our flows, byte for byte what cilium
 
 test('hubble observe filters and compact output agree with ours', async () => {
   for (const filter of [
-    ['--verdict', 'DROPPED'], ['--pod', 'x/a'], ['--namespace', 'y', '--not', '--verdict', 'FORWARDED'],
-    ['--label', 'k8s:app=b'], ['--to-port', '53'], ['--identity', 'world'], ['--protocol', 'udp'],
-    ['--ip', '10.0.1.0/24', '--tcp-flags', 'SYN'], ['--type', 'trace:to-endpoint'], ['--traffic-direction', 'egress'],
+    ['--verdict', 'DROPPED'],
+    ['--pod', 'x/a'],
+    ['--namespace', 'y', '--not', '--verdict', 'FORWARDED'],
+    ['--label', 'k8s:app=b'],
+    ['--to-port', '53'],
+    ['--identity', 'world'],
+    ['--protocol', 'udp'],
+    ['--ip', '10.0.1.0/24', '--tcp-flags', 'SYN'],
+    ['--type', 'trace:to-endpoint'],
+    ['--traffic-direction', 'egress'],
   ]) {
     const theirs = await hubbleLines('observe', '--server', server.address, '--last', '100', ...filter);
-    const ours = (await oursLines('--server', server.address, '--last', '100', ...filter)).map((l) => l.replace(/ by \S+ \S+$/, ''));
+    const ours = (await oursLines('--server', server.address, '--last', '100', ...filter)).map((l) =>
+      l.replace(/ by \S+ \S+$/, ''),
+    );
     assert.ok(theirs.length > 0, `${filter.join(' ')}: nothing matched`);
     assert.deepEqual(ours, theirs, filter.join(' '));
   }
@@ -89,7 +111,9 @@ test('hubble status and hubble list nodes read ServerStatus and GetNodes', async
 test('hubble observe --follow gets flows pushed while it follows', async () => {
   const child = execFile(hubble, ['observe', '--server', server.address, '-f', '--from-port', '7000'], { env });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const exited = new Promise<void>((res) => child.on('exit', () => res()));
   try {
     const end = Date.now() + 10_000;
@@ -100,5 +124,8 @@ test('hubble observe --follow gets flows pushed while it follows', async () => {
     child.kill('SIGINT');
     await exited;
   }
-  assert.equal(out.trimEnd(), 'Nov 28 12:00:09.000: x/a-7d9f:7000 (ID:300) -> y/b-5c4e:80 (ID:301) to-endpoint FORWARDED (TCP Flags: SYN)');
+  assert.equal(
+    out.trimEnd(),
+    'Nov 28 12:00:09.000: x/a-7d9f:7000 (ID:300) -> y/b-5c4e:80 (ID:301) to-endpoint FORWARDED (TCP Flags: SYN)',
+  );
 });

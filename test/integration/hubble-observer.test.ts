@@ -26,7 +26,8 @@ let client: ObserverClient;
 // the others x/a -> y/b:80 forwarded; sports 1000 + i identify them.
 before(async () => {
   ring = new FlowRing(64);
-  for (let i = 0; i < 12; i++) ring.push(i % 3 === 0 ? denied({ at: i * 100, sport: 1000 + i }) : flow({ at: i * 100, sport: 1000 + i }));
+  for (let i = 0; i < 12; i++)
+    ring.push(i % 3 === 0 ? denied({ at: i * 100, sport: 1000 + i }) : flow({ at: i * 100, sport: 1000 + i }));
   server = await startHubbleServer({ ring, nodeName: 'node-a', listen: '127.0.0.1:0' });
   client = new ObserverClient(server.address);
 });
@@ -53,9 +54,18 @@ test('last N: the newest N in time order; first N: the oldest N', async () => {
 
 test('whitelist and blacklist filters are applied before counting', async () => {
   assert.deepEqual(sports(await all({ number: 2, whitelist: [{ verdict: ['DROPPED'] }] })), [1006, 1009]);
-  assert.deepEqual(sports(await all({ number: 100, blacklist: [{ verdict: ['FORWARDED'] }] })), [1000, 1003, 1006, 1009]);
-  assert.deepEqual(sports(await all({ number: 100, whitelist: [{ source_port: ['1001'] }, { source_port: ['1002'] }] })), [1001, 1002]);
-  assert.equal((await all({ number: 100, whitelist: [{ source_pod: ['x/'], destination_label: ['k8s:app=b'] }] })).length, 12);
+  assert.deepEqual(
+    sports(await all({ number: 100, blacklist: [{ verdict: ['FORWARDED'] }] })),
+    [1000, 1003, 1006, 1009],
+  );
+  assert.deepEqual(
+    sports(await all({ number: 100, whitelist: [{ source_port: ['1001'] }, { source_port: ['1002'] }] })),
+    [1001, 1002],
+  );
+  assert.equal(
+    (await all({ number: 100, whitelist: [{ source_pod: ['x/'], destination_label: ['k8s:app=b'] }] })).length,
+    12,
+  );
   assert.equal((await all({ number: 100, whitelist: [{ destination_pod: ['x/'] }] })).length, 0);
   const dropped = (await all({ number: 1, whitelist: [{ verdict: ['DROPPED'] }] }))[0]!.flow!;
   assert.equal(dropped.drop_reason_desc, 'POLICY_DENIED');
@@ -69,10 +79,16 @@ test('since/until select a time window', async () => {
   assert.deepEqual(sports(await all({ number: 2, until: at(450) })), [1003, 1004]);
 });
 
-test('a bad filter is INVALID_ARGUMENT with Hubble\'s reason', async () => {
-  await assert.rejects(all({ whitelist: [{ source_ip: ['10.0.0.300'] }] }), (e: { code: number; details: string }) =>
-    e.code === grpcStatus.INVALID_ARGUMENT && /invalid IP address/.test(e.details));
-  await assert.rejects(all({ first: true, follow: true }), (e: { code: number }) => e.code === grpcStatus.INVALID_ARGUMENT);
+test("a bad filter is INVALID_ARGUMENT with Hubble's reason", async () => {
+  await assert.rejects(
+    all({ whitelist: [{ source_ip: ['10.0.0.300'] }] }),
+    (e: { code: number; details: string }) =>
+      e.code === grpcStatus.INVALID_ARGUMENT && /invalid IP address/.test(e.details),
+  );
+  await assert.rejects(
+    all({ first: true, follow: true }),
+    (e: { code: number }) => e.code === grpcStatus.INVALID_ARGUMENT,
+  );
 });
 
 test('follow: the last N, then flows pushed while following, then lost events; cancel ends it', async () => {
@@ -93,8 +109,10 @@ test('follow: the last N, then flows pushed while following, then lost events; c
   ring.recordLost(9, 0);
   await reading;
   assert.deepEqual(sports(got), [1011, 2000, 2002, 'lost']);
-  assert.deepEqual({ ...got[3]!.lost_events, first: undefined, last: undefined },
-    { source: 'PERF_EVENT_RING_BUFFER', num_events_lost: 9, cpu: { value: 0 }, first: undefined, last: undefined });
+  assert.deepEqual(
+    { ...got[3]!.lost_events, first: undefined, last: undefined },
+    { source: 'PERF_EVENT_RING_BUFFER', num_events_lost: 9, cpu: { value: 0 }, first: undefined, last: undefined },
+  );
   await waitFor('the cancelled follower to leave the ring', () => ring.stats().followers === 0);
 });
 
@@ -181,10 +199,16 @@ test('cilium-ts observe: compact lines with the deciding rule, filters from flag
     'Nov 28 12:00:00.900: x/a-7d9f:1009 (ID:300) -> y/b-5c4e:80 (ID:301) Policy denied DROPPED (TCP Flags: SYN) by CiliumNetworkPolicy/y/deny-a ingressDeny[0]',
     'Nov 28 12:00:05.002: x/a-7d9f:2002 (ID:300) -> y/b-5c4e:80 (ID:301) Policy denied DROPPED (TCP Flags: SYN) by CiliumNetworkPolicy/y/deny-a ingressDeny[0]',
   ]);
-  assert.equal((await observe('--server', server.address, '--pod', 'x/a', '--not', '--verdict', 'DROPPED', '--last', '100')).length, 10);
+  assert.equal(
+    (await observe('--server', server.address, '--pod', 'x/a', '--not', '--verdict', 'DROPPED', '--last', '100'))
+      .length,
+    10,
+  );
   assert.equal((await observe('--server', server.address, '-n', 'y', '--from-label', 'k8s:app=a', '--all')).length, 15);
   assert.equal((await observe('--server', server.address, '--protocol', 'udp')).length, 0);
-  const json = (await observe('--server', server.address, '-o', 'json', '--last', '1', '--port', '1000')).map((l) => JSON.parse(l));
+  const json = (await observe('--server', server.address, '-o', 'json', '--last', '1', '--port', '1000')).map((l) =>
+    JSON.parse(l),
+  );
   assert.equal(json.length, 1);
   assert.equal(json[0].flow.l4.TCP.source_port, 1000);
   assert.equal(json[0].flow.ingress_denied_by[0].labels.at(-1), 'cilium-ts:rule=ingressDeny[0]');
@@ -192,9 +216,13 @@ test('cilium-ts observe: compact lines with the deciding rule, filters from flag
 });
 
 test('cilium-ts observe --follow prints flows as they arrive', async () => {
-  const child = execFile(cli, ['observe', '--server', server.address, '-f', '--from-port', '3000'], { env: { ...process.env, TZ: 'UTC' } });
+  const child = execFile(cli, ['observe', '--server', server.address, '-f', '--from-port', '3000'], {
+    env: { ...process.env, TZ: 'UTC' },
+  });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
   try {
     await waitFor('cilium-ts observe to follow the ring', () => ring.stats().followers > 0, 10_000);
@@ -205,7 +233,9 @@ test('cilium-ts observe --follow prints flows as they arrive', async () => {
     child.kill('SIGINT');
   }
   assert.equal(await exited, 0);
-  assert.deepEqual(out.trimEnd().split('\n'), ['Nov 28 12:00:06.000: x/a-7d9f:3000 (ID:300) -> y/b-5c4e:80 (ID:301) to-endpoint FORWARDED (TCP Flags: SYN)']);
+  assert.deepEqual(out.trimEnd().split('\n'), [
+    'Nov 28 12:00:06.000: x/a-7d9f:3000 (ID:300) -> y/b-5c4e:80 (ID:301) to-endpoint FORWARDED (TCP Flags: SYN)',
+  ]);
 });
 
 test('cilium-ts observe across two agents merges by time and names the nodes', async () => {
@@ -214,12 +244,39 @@ test('cilium-ts observe across two agents merges by time and names the nodes', a
   r2.push(flow({ at: 950, sport: 4001, node: 'node-b' }));
   const s2 = await startHubbleServer({ ring: r2, nodeName: 'node-b', listen: '127.0.0.1:0' });
   try {
-    const lines = await observe('--server', `${server.address},${s2.address}`, '--since', '2025-11-28T12:00:00Z', '--until', '2025-11-28T12:00:00.250Z');
-    assert.deepEqual(lines.map((l) => l.match(/^.{19} \[(node-\w)\]: \S+:(\d+)/)?.slice(1).join(' ')), [
-      'node-a 1000', 'node-b 4000', 'node-a 1001', 'node-a 1002',
-    ]);
-    const last = await observe('--server', server.address, '--server', s2.address, '--last', '2', '--to-port', '80', '--until', '2025-11-28T12:00:00.990Z');
-    assert.deepEqual(last.map((l) => l.match(/:(\d+) \(ID:300\)/)?.[1]), ['1009', '4001']);
+    const lines = await observe(
+      '--server',
+      `${server.address},${s2.address}`,
+      '--since',
+      '2025-11-28T12:00:00Z',
+      '--until',
+      '2025-11-28T12:00:00.250Z',
+    );
+    assert.deepEqual(
+      lines.map((l) =>
+        l
+          .match(/^.{19} \[(node-\w)\]: \S+:(\d+)/)
+          ?.slice(1)
+          .join(' '),
+      ),
+      ['node-a 1000', 'node-b 4000', 'node-a 1001', 'node-a 1002'],
+    );
+    const last = await observe(
+      '--server',
+      server.address,
+      '--server',
+      s2.address,
+      '--last',
+      '2',
+      '--to-port',
+      '80',
+      '--until',
+      '2025-11-28T12:00:00.990Z',
+    );
+    assert.deepEqual(
+      last.map((l) => l.match(/:(\d+) \(ID:300\)/)?.[1]),
+      ['1009', '4001'],
+    );
     const status = await observe('status', '--server', `${server.address},${s2.address}`);
     assert.match(status.join('\n'), /Connected Nodes: 2\/2/);
   } finally {
@@ -228,8 +285,10 @@ test('cilium-ts observe across two agents merges by time and names the nodes', a
 });
 
 test('cilium-ts observe: an unreachable agent is reported, the command fails only if all are', async () => {
-  await assert.rejects(run(cli, ['observe', '--server', '127.0.0.1:1'], { env: { ...process.env, LOG_LEVEL: 'error' } }), (e: { code: number; stderr: string }) =>
-    e.code === 1 && /127\.0\.0\.1:1/.test(e.stderr));
+  await assert.rejects(
+    run(cli, ['observe', '--server', '127.0.0.1:1'], { env: { ...process.env, LOG_LEVEL: 'error' } }),
+    (e: { code: number; stderr: string }) => e.code === 1 && /127\.0\.0\.1:1/.test(e.stderr),
+  );
   const lines = await observe('--server', `127.0.0.1:1,${server.address}`, '--last', '1');
   assert.equal(lines.length, 1);
 });

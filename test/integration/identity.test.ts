@@ -7,17 +7,30 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import { startControlPlane, type ControlPlane } from '../../src/lab/control-plane.ts';
 import { loadKubeConfig } from '../../src/lib/kube.ts';
 import { repoRoot } from '../../src/lib/paths.ts';
-import { IdentityAllocator, IdentityCache, candidateId, identityObject, IDENTITY_GROUP, IDENTITY_PLURAL, IDENTITY_VERSION } from '../../src/agent/identity.ts';
+import {
+  IdentityAllocator,
+  IdentityCache,
+  candidateId,
+  identityObject,
+  IDENTITY_GROUP,
+  IDENTITY_PLURAL,
+  IDENTITY_VERSION,
+} from '../../src/agent/identity.ts';
 import { podIdentityLabels, type LabelSet } from '../../src/policy/labels.ts';
 import type { CiliumIdentity } from '../../src/api/types.generated.ts';
 
 let cp: ControlPlane;
 let api: CustomObjectsApi;
 
-const labels = (ns: string, app: string): LabelSet => podIdentityLabels({ namespace: ns, podLabels: { app }, namespaceLabels: {}, serviceAccount: 'default' });
+const labels = (ns: string, app: string): LabelSet =>
+  podIdentityLabels({ namespace: ns, podLabels: { app }, namespaceLabels: {}, serviceAccount: 'default' });
 
 async function identities(): Promise<CiliumIdentity[]> {
-  const list = (await api.listClusterCustomObject({ group: IDENTITY_GROUP, version: IDENTITY_VERSION, plural: IDENTITY_PLURAL })) as { items: CiliumIdentity[] };
+  const list = (await api.listClusterCustomObject({
+    group: IDENTITY_GROUP,
+    version: IDENTITY_VERSION,
+    plural: IDENTITY_PLURAL,
+  })) as { items: CiliumIdentity[] };
   return list.items;
 }
 
@@ -53,9 +66,16 @@ describe('CiliumIdentity allocation against the real apiserver', () => {
     const sets = Array.from({ length: 40 }, (_, i) => labels('race', `app-${i}`));
     const a = new IdentityAllocator(api, new IdentityCache());
     const b = new IdentityAllocator(api, new IdentityCache());
-    const [ra, rb] = await Promise.all([Promise.all(sets.map((l) => a.allocate(l))), Promise.all(sets.map((l) => b.allocate(l)))]);
-    assert.deepEqual(ra.map((r) => r.id), rb.map((r) => r.id));
-    for (let i = 0; i < sets.length; i++) assert.ok(ra[i]!.created !== rb[i]!.created, `set ${i}: exactly one agent created it`);
+    const [ra, rb] = await Promise.all([
+      Promise.all(sets.map((l) => a.allocate(l))),
+      Promise.all(sets.map((l) => b.allocate(l))),
+    ]);
+    assert.deepEqual(
+      ra.map((r) => r.id),
+      rb.map((r) => r.id),
+    );
+    for (let i = 0; i < sets.length; i++)
+      assert.ok(ra[i]!.created !== rb[i]!.created, `set ${i}: exactly one agent created it`);
     const objs = (await identities()).filter((o) => o['security-labels']['k8s:io.kubernetes.pod.namespace'] === 'race');
     assert.equal(objs.length, 40);
     assert.equal(new Set(objs.map((o) => o.metadata.name)).size, 40);
@@ -65,7 +85,9 @@ describe('CiliumIdentity allocation against the real apiserver', () => {
     const l = labels('shop', 'db');
     const taken = candidateId(l);
     await api.createClusterCustomObject({
-      group: IDENTITY_GROUP, version: IDENTITY_VERSION, plural: IDENTITY_PLURAL,
+      group: IDENTITY_GROUP,
+      version: IDENTITY_VERSION,
+      plural: IDENTITY_PLURAL,
       body: identityObject(taken, labels('elsewhere', 'squatter')),
     });
     const [x, y] = await Promise.all([

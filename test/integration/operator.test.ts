@@ -91,7 +91,10 @@ async function kubectlJson<T = Record<string, unknown>>(args: string[]): Promise
 }
 
 interface Svc {
-  status?: { loadBalancer?: { ingress?: { ip: string }[] }; conditions?: { type: string; status: string; reason: string; message: string }[] };
+  status?: {
+    loadBalancer?: { ingress?: { ip: string }[] };
+    conditions?: { type: string; status: string; reason: string; message: string }[];
+  };
 }
 
 async function service(ns: string, name: string) {
@@ -101,11 +104,21 @@ async function service(ns: string, name: string) {
 }
 
 /** Wait until the service's condition has this status (and optionally reason), return its state. */
-async function serviceSettles(ns: string, name: string, status: 'True' | 'False', extra: (s: Awaited<ReturnType<typeof service>>) => boolean = () => true, timeoutMs = 10_000) {
-  return waitFor(`service ${ns}/${name} to be ${status}`, async () => {
-    const s = await service(ns, name);
-    return s.cond?.status === status && extra(s) ? s : undefined;
-  }, timeoutMs);
+async function serviceSettles(
+  ns: string,
+  name: string,
+  status: 'True' | 'False',
+  extra: (s: Awaited<ReturnType<typeof service>>) => boolean = () => true,
+  timeoutMs = 10_000,
+) {
+  return waitFor(
+    `service ${ns}/${name} to be ${status}`,
+    async () => {
+      const s = await service(ns, name);
+      return s.cond?.status === status && extra(s) ? s : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 function pool(name: string, blocks: string, selector?: string, extra = ''): string {
@@ -118,7 +131,11 @@ ${selector ? `  serviceSelector: {matchLabels: ${selector}}\n` : ''}${extra}---
 `;
 }
 
-function lbService(ns: string, name: string, o: { labels?: string; annotations?: string; ports?: number[]; cls?: string; families?: string } = {}): string {
+function lbService(
+  ns: string,
+  name: string,
+  o: { labels?: string; annotations?: string; ports?: number[]; cls?: string; families?: string } = {},
+): string {
   return `apiVersion: v1
 kind: Service
 metadata:
@@ -143,7 +160,11 @@ async function ippoolsTable(): Promise<Map<string, string[]>> {
 const inRange = (ip: string | undefined, prefix: string) => !!ip && ip.startsWith(prefix);
 
 test('LB-IPAM: a service gets an address from the pool that selects it, with the satisfied condition', async () => {
-  await apply(pool('blue', '[{cidr: 10.0.10.0/29}]', '{color: blue}') + lbService('shop', 'web', { labels: '{color: blue}' }) + lbService('shop', 'nomatch', { labels: '{color: green}' }));
+  await apply(
+    pool('blue', '[{cidr: 10.0.10.0/29}]', '{color: blue}') +
+      lbService('shop', 'web', { labels: '{color: blue}' }) +
+      lbService('shop', 'nomatch', { labels: '{color: green}' }),
+  );
   const web = await serviceSettles('shop', 'web', 'True');
   assert.equal(web.ips.length, 1);
   assert.ok(inRange(web.ips[0], '10.0.10.'), `${web.ips[0]} is not from pool blue`);
@@ -155,16 +176,24 @@ test('LB-IPAM: a service gets an address from the pool that selects it, with the
 });
 
 test('LB-IPAM: dual stack follows ipFamilyPolicy: IPv6 single stack, RequireDualStack and PreferDualStack get their families', async () => {
-  await apply(pool('dual', '[{cidr: 10.0.60.0/29}, {cidr: "fd00:60::/125"}]', '{stack: dual}')
-    + lbService('shop', 'v6', { labels: '{stack: dual}', families: 'ipFamilyPolicy: SingleStack\n  ipFamilies: [IPv6]' })
-    + lbService('shop', 'both', { labels: '{stack: dual}', families: 'ipFamilyPolicy: RequireDualStack' })
-    + lbService('shop', 'prefer', { labels: '{stack: dual}', families: 'ipFamilyPolicy: PreferDualStack' }));
+  await apply(
+    pool('dual', '[{cidr: 10.0.60.0/29}, {cidr: "fd00:60::/125"}]', '{stack: dual}') +
+      lbService('shop', 'v6', {
+        labels: '{stack: dual}',
+        families: 'ipFamilyPolicy: SingleStack\n  ipFamilies: [IPv6]',
+      }) +
+      lbService('shop', 'both', { labels: '{stack: dual}', families: 'ipFamilyPolicy: RequireDualStack' }) +
+      lbService('shop', 'prefer', { labels: '{stack: dual}', families: 'ipFamilyPolicy: PreferDualStack' }),
+  );
   const v6 = await serviceSettles('shop', 'v6', 'True');
   assert.equal(v6.ips.length, 1);
   assert.ok(v6.ips[0]!.startsWith('fd00:60::'), `${v6.ips[0]} is not from the IPv6 block`);
   for (const name of ['both', 'prefer']) {
     const s = await serviceSettles('shop', name, 'True', (x) => x.ips.length === 2);
-    assert.ok(s.ips.some((ip) => ip.startsWith('10.0.60.')) && s.ips.some((ip) => ip.startsWith('fd00:60::')), `${name}: ${s.ips.join(', ')}`);
+    assert.ok(
+      s.ips.some((ip) => ip.startsWith('10.0.60.')) && s.ips.some((ip) => ip.startsWith('fd00:60::')),
+      `${name}: ${s.ips.join(', ')}`,
+    );
   }
 });
 
@@ -174,7 +203,11 @@ test('LB-IPAM: kubectl get ippools shows DISABLED, CONFLICTING and IPS AVAILABLE
     return r && r[2] === '7' ? r : undefined;
   });
   assert.deepEqual(row, ['false', 'False', '7']);
-  const p = await kubectlJson<{ status: { conditions: { type: string; status: string; message: string }[] } }>(['get', 'ippool', 'blue']);
+  const p = await kubectlJson<{ status: { conditions: { type: string; status: string; message: string }[] } }>([
+    'get',
+    'ippool',
+    'blue',
+  ]);
   const cond = (t: string) => p!.status.conditions.find((c) => c.type === t);
   assert.equal(cond('cilium.io/IPsTotal')?.message, '8');
   assert.equal(cond('cilium.io/IPsUsed')?.message, '1');
@@ -182,13 +215,20 @@ test('LB-IPAM: kubectl get ippools shows DISABLED, CONFLICTING and IPS AVAILABLE
 });
 
 test('LB-IPAM: a newer pool overlapping an older one is conflicting and hands out nothing', async () => {
-  await apply(pool('blue-overlap', '[{cidr: 10.0.10.4/30}]', '{color: teal}') + lbService('shop', 'teal', { labels: '{color: teal}' }));
+  await apply(
+    pool('blue-overlap', '[{cidr: 10.0.10.4/30}]', '{color: teal}') +
+      lbService('shop', 'teal', { labels: '{color: teal}' }),
+  );
   const row = await waitFor('blue-overlap to be conflicting', async () => {
     const r = (await ippoolsTable()).get('blue-overlap');
     return r?.[1] === 'True' ? r : undefined;
   });
   assert.equal(row[0], 'false');
-  const p = await kubectlJson<{ status: { conditions: { type: string; reason: string; message: string }[] } }>(['get', 'ippool', 'blue-overlap']);
+  const p = await kubectlJson<{ status: { conditions: { type: string; reason: string; message: string }[] } }>([
+    'get',
+    'ippool',
+    'blue-overlap',
+  ]);
   const c = p!.status.conditions.find((x) => x.type === 'cilium.io/PoolConflict')!;
   assert.equal(c.reason, 'cidr_overlap');
   assert.match(c.message, /overlaps range '10\.0\.10\.0 - 10\.0\.10\.7' from IP Pool 'blue'/);
@@ -214,7 +254,9 @@ test('LB-IPAM: deleting a pool re-allocates its services from another matching p
 });
 
 test('LB-IPAM: deleting a service frees its address for a waiting one at once', async () => {
-  await apply(pool('tiny', '[{cidr: 10.0.30.7/32}]', '{size: tiny}') + lbService('blog', 'first', { labels: '{size: tiny}' }));
+  await apply(
+    pool('tiny', '[{cidr: 10.0.30.7/32}]', '{size: tiny}') + lbService('blog', 'first', { labels: '{size: tiny}' }),
+  );
   const first = await serviceSettles('blog', 'first', 'True');
   assert.deepEqual(first.ips, ['10.0.30.7']);
   await apply(lbService('blog', 'second', { labels: '{size: tiny}' }));
@@ -249,7 +291,10 @@ test('LB-IPAM: services with one sharing key share an address unless their ports
 
 test('LB-IPAM: a requested address is honoured, and a second request for it says already allocated', async () => {
   const req = `{lbipam.cilium.io/ips: "10.0.50.9"}`;
-  await apply(pool('requests', '[{cidr: 10.0.50.0/28}]', '{want: ip}') + lbService('shop', 'wants-9', { labels: '{want: ip}', annotations: req }));
+  await apply(
+    pool('requests', '[{cidr: 10.0.50.0/28}]', '{want: ip}') +
+      lbService('shop', 'wants-9', { labels: '{want: ip}', annotations: req }),
+  );
   const a = await serviceSettles('shop', 'wants-9', 'True');
   assert.deepEqual(a.ips, ['10.0.50.9']);
   await apply(lbService('shop', 'wants-9-too', { labels: '{want: ip}', annotations: req }));
@@ -267,7 +312,16 @@ test('LB-IPAM: a service of another loadBalancerClass is left alone; one that st
   assert.deepEqual(s.ips, []);
   assert.equal(s.cond, undefined);
   // A service that stops being a LoadBalancer gives its address and our condition back.
-  const r = await cp.kubectl(['patch', 'service', 'marker', '-n', 'shop', '--type=merge', '-p', '{"spec":{"type":"ClusterIP"}}']);
+  const r = await cp.kubectl([
+    'patch',
+    'service',
+    'marker',
+    '-n',
+    'shop',
+    '--type=merge',
+    '-p',
+    '{"spec":{"type":"ClusterIP"}}',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   await waitFor('marker to be released', async () => {
     const m = await service('shop', 'marker');
@@ -294,7 +348,17 @@ spec: {policyName: freeze-poison, validationActions: [Deny]}
   const probe = await cp.kubectl(['create', 'service', 'clusterip', 'poison', '-n', 'blog', '--tcp=80']);
   assert.equal(probe.code, 0, probe.stderr);
   await waitFor('the admission policy to be in force', async () => {
-    const r = await cp.kubectl(['patch', 'service', 'poison', '-n', 'blog', '--subresource=status', '--type=merge', '-p', '{"status":{"conditions":[]}}']);
+    const r = await cp.kubectl([
+      'patch',
+      'service',
+      'poison',
+      '-n',
+      'blog',
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      '{"status":{"conditions":[]}}',
+    ]);
     return /frozen/.test(r.stderr) || undefined;
   });
   const errorsBefore = await valueOf(leader.metrics.reconcileErrors, { controller: 'lb-ipam' });
@@ -303,7 +367,10 @@ spec: {policyName: freeze-poison, validationActions: [Deny]}
       lbService('blog', 'healthy-1', { labels: '{color: blue}' }),
   );
   await serviceSettles('blog', 'healthy-1', 'True');
-  await waitFor('the poisoned write to fail', async () => (await valueOf(leader.metrics.reconcileErrors, { controller: 'lb-ipam' })) > errorsBefore);
+  await waitFor(
+    'the poisoned write to fail',
+    async () => (await valueOf(leader.metrics.reconcileErrors, { controller: 'lb-ipam' })) > errorsBefore,
+  );
   const started = Date.now();
   await apply(lbService('blog', 'healthy-2', { labels: '{color: blue}' }));
   await serviceSettles('blog', 'healthy-2', 'True');
@@ -323,7 +390,11 @@ test('pod-CIDR: 50 CiliumNodes get disjoint pod CIDRs from two cluster CIDRs; ex
   const nodeYaml = (n: string) => `apiVersion: v1\nkind: Node\nmetadata: {name: ${n}}\n---\n`;
   const cnYaml = (n: string) => `apiVersion: cilium.io/v2\nkind: CiliumNode\nmetadata: {name: ${n}}\nspec: {}\n---\n`;
   await apply(names.map((n) => nodeYaml(n) + cnYaml(n)).join(''));
-  type CN = { metadata: { name: string }; spec?: { ipam?: { podCIDRs?: string[] } }; status?: { ipam?: { 'operator-status'?: { error?: string } } } };
+  type CN = {
+    metadata: { name: string };
+    spec?: { ipam?: { podCIDRs?: string[] } };
+    status?: { ipam?: { 'operator-status'?: { error?: string } } };
+  };
   const list = async () => (await kubectlJson<{ items: CN[] }>(['get', 'ciliumnodes']))!.items;
   const cidrOf = (n: CN | undefined) => n?.spec?.ipam?.podCIDRs?.[0];
   const errorOf = (n: CN | undefined) => n?.status?.ipam?.['operator-status']?.error;
@@ -333,7 +404,14 @@ test('pod-CIDR: 50 CiliumNodes get disjoint pod CIDRs from two cluster CIDRs; ex
   });
   const cidrs = settled.flatMap((n) => n.spec?.ipam?.podCIDRs ?? []);
   assert.equal(new Set(cidrs).size, 48, 'two nodes share a CIDR');
-  assert.ok(cidrs.every((c) => /^10\.20\.(\d+)\.0\/24$/.test(c) && (Number(c.split('.')[2]) < 32 || (Number(c.split('.')[2]) >= 64 && Number(c.split('.')[2]) < 80))), `${cidrs}`);
+  assert.ok(
+    cidrs.every(
+      (c) =>
+        /^10\.20\.(\d+)\.0\/24$/.test(c) &&
+        (Number(c.split('.')[2]) < 32 || (Number(c.split('.')[2]) >= 64 && Number(c.split('.')[2]) < 80)),
+    ),
+    `${cidrs}`,
+  );
   const starved = settled.filter(errorOf).map((n) => n.metadata.name);
   assert.match(errorOf(settled.find((n) => n.metadata.name === starved[0]))!, /no remaining CIDRs/);
 
@@ -349,19 +427,28 @@ test('pod-CIDR: 50 CiliumNodes get disjoint pod CIDRs from two cluster CIDRs; ex
   });
   assert.deepEqual(starved.map((n) => cidrOf(healed.find((x) => x.metadata.name === n))).sort(), freed);
   const before = new Map(settled.map((n) => [n.metadata.name, cidrOf(n)]));
-  for (const n of healed) if (!starved.includes(n.metadata.name)) assert.equal(cidrOf(n), before.get(n.metadata.name), `${n.metadata.name} moved`);
+  for (const n of healed)
+    if (!starved.includes(n.metadata.name))
+      assert.equal(cidrOf(n), before.get(n.metadata.name), `${n.metadata.name} moved`);
 
   // Re-added, they find the pools full: the error is in their status, not a crash.
   await apply(victims.map((v) => nodeYaml(v.metadata.name) + cnYaml(v.metadata.name)).join(''));
   await waitFor('the re-added nodes to report exhaustion', async () => {
     const items = await list();
-    return victims.every((v) => /no remaining CIDRs/.test(errorOf(items.find((x) => x.metadata.name === v.metadata.name)) ?? '')) || undefined;
+    return (
+      victims.every((v) =>
+        /no remaining CIDRs/.test(errorOf(items.find((x) => x.metadata.name === v.metadata.name)) ?? ''),
+      ) || undefined
+    );
   });
 });
 
-test('LB-IPAM: a disabled pool keeps its allocations but gives no new ones; changing a service\'s labels moves it', async () => {
+test("LB-IPAM: a disabled pool keeps its allocations but gives no new ones; changing a service's labels moves it", async () => {
   await apply(pool('shared', '[{cidr: 10.0.40.0/29}]', '{team: shared}', '  disabled: true\n'));
-  await waitFor('kubectl to show shared disabled', async () => (await ippoolsTable()).get('shared')?.[0] === 'true' || undefined);
+  await waitFor(
+    'kubectl to show shared disabled',
+    async () => (await ippoolsTable()).get('shared')?.[0] === 'true' || undefined,
+  );
   await apply(lbService('shop', 'late', { labels: '{team: shared}', ports: [8443] }));
   const late = await serviceSettles('shop', 'late', 'False');
   assert.equal(late.cond?.reason, 'no_pool');
@@ -406,11 +493,15 @@ spec:
     return /bad-range\s+\S+\s+False/.test(r.stdout) && /good\s+\S+\s+True/.test(r.stdout) ? r.stdout : undefined;
   });
   assert.match(table, /NAME\s+AGE\s+VALID/);
-  const bad = await kubectlJson<{ status: { conditions: { type: string; status: string; reason: string; message: string }[] } }>(['get', 'cnp', 'bad-range', '-n', 'shop']);
+  const bad = await kubectlJson<{
+    status: { conditions: { type: string; status: string; reason: string; message: string }[] };
+  }>(['get', 'cnp', 'bad-range', '-n', 'shop']);
   const c = bad!.status.conditions.find((x) => x.type === 'Valid')!;
   assert.equal(c.reason, 'Invalid');
   assert.match(c.message, /spec\.ingress\[0\]\.toPorts\[0\]\.ports\[0\]\.endPort: /);
-  await waitFor('the clusterwide policy to be valid', async () => /cluster-good\s+True/.test((await cp.kubectl(['get', 'ccnp'])).stdout));
+  await waitFor('the clusterwide policy to be valid', async () =>
+    /cluster-good\s+True/.test((await cp.kubectl(['get', 'ccnp'])).stdout),
+  );
   // Fixing the policy flips the condition.
   await apply(`apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
@@ -420,7 +511,9 @@ spec:
   ingress:
     - toPorts: [{ports: [{port: "8080", endPort: 8090, protocol: TCP}]}]
 `);
-  await waitFor('the fixed policy to be valid', async () => /bad-range\s+\S+\s+True/.test((await cp.kubectl(['get', 'cnp', '-n', 'shop'])).stdout));
+  await waitFor('the fixed policy to be valid', async () =>
+    /bad-range\s+\S+\s+True/.test((await cp.kubectl(['get', 'cnp', '-n', 'shop'])).stdout),
+  );
 });
 
 test('GC: an unused identity goes after the grace period, one in use stays; an endpoint without its pod goes', async () => {
@@ -451,14 +544,24 @@ metadata: {name: ghost, namespace: shop}
 status: {identity: {id: 40001}}
 `);
   const started = Date.now();
-  await waitFor('identity 40002 to be collected', async () => (await cp.kubectl(['get', 'ciliumidentity', '40002'])).code !== 0 || undefined);
+  await waitFor(
+    'identity 40002 to be collected',
+    async () => (await cp.kubectl(['get', 'ciliumidentity', '40002'])).code !== 0 || undefined,
+  );
   const took = Date.now() - started;
   assert.ok(took >= 1_500, `collected after ${took} ms, before the 2 s grace period`);
-  await waitFor('endpoint ghost to be collected', async () => (await cp.kubectl(['get', 'cep', 'ghost', '-n', 'shop'])).code !== 0 || undefined);
+  await waitFor(
+    'endpoint ghost to be collected',
+    async () => (await cp.kubectl(['get', 'cep', 'ghost', '-n', 'shop'])).code !== 0 || undefined,
+  );
   // The ghost also used 40001, but alive still does: 40001 and alive stay.
   await new Promise((r) => setTimeout(r, 2_500));
   assert.equal((await cp.kubectl(['get', 'ciliumidentity', '40001'])).code, 0, 'an identity in use was deleted');
-  assert.equal((await cp.kubectl(['get', 'cep', 'alive', '-n', 'shop'])).code, 0, 'an endpoint with its pod was deleted');
+  assert.equal(
+    (await cp.kubectl(['get', 'cep', 'alive', '-n', 'shop'])).code,
+    0,
+    'an endpoint with its pod was deleted',
+  );
   assert.ok((await valueOf(leader.metrics.gcDeleted, { kind: 'CiliumIdentity' })) >= 1);
 });
 
@@ -477,7 +580,16 @@ test('leader election: 200 services at once, leader killed midway: the standby t
   await new Promise((r) => setTimeout(r, 2_500));
   assert.equal(standby.isLeader(), false, 'two leaders');
   assert.equal(leader.isLeader(), true);
-  const lease = async () => (await kubectlJson<{ spec: { holderIdentity: string } }>(['get', 'lease', 'cilium-operator-resource-lock', '-n', 'kube-system']))?.spec.holderIdentity;
+  const lease = async () =>
+    (
+      await kubectlJson<{ spec: { holderIdentity: string } }>([
+        'get',
+        'lease',
+        'cilium-operator-resource-lock',
+        '-n',
+        'kube-system',
+      ])
+    )?.spec.holderIdentity;
   assert.equal(await lease(), 'replica-a');
 
   const ns = await cp.kubectl(['create', 'namespace', 'burst']);
@@ -488,10 +600,16 @@ test('leader election: 200 services at once, leader killed midway: the standby t
       pool('burst-b', '[{start: 10.1.1.0, stop: 10.1.1.127}]', '{io.kubernetes.service.namespace: burst}'),
   );
   const n = 200;
-  const manifests = Array.from({ length: n }, (_, i) => lbService('burst', `svc-${String(i).padStart(3, '0')}`)).join('');
+  const manifests = Array.from({ length: n }, (_, i) => lbService('burst', `svc-${String(i).padStart(3, '0')}`)).join(
+    '',
+  );
   const writesBefore = await valueOf(leader.metrics.writes, { controller: 'lb-ipam', kind: 'Service' });
   const applying = cp.kubectl(['apply', '-f', '-'], manifests);
-  await waitFor('the leader to be allocating', async () => (await valueOf(leader.metrics.writes, { controller: 'lb-ipam', kind: 'Service' })) - writesBefore >= 10, 20_000);
+  await waitFor(
+    'the leader to be allocating',
+    async () => (await valueOf(leader.metrics.writes, { controller: 'lb-ipam', kind: 'Service' })) - writesBefore >= 10,
+    20_000,
+  );
   const killed = Date.now();
   await leader.crash();
   const writesByA = (await valueOf(leader.metrics.writes, { controller: 'lb-ipam', kind: 'Service' })) - writesBefore;
@@ -499,26 +617,46 @@ test('leader election: 200 services at once, leader killed midway: the standby t
   assert.equal(applied.code, 0, applied.stderr);
   type List = { items: (Svc & { metadata: { name: string } })[] };
   const snapshot = async () => (await kubectlJson<List>(['get', 'services', '-n', 'burst']))!.items;
-  const beforeTakeover = new Map((await snapshot()).filter((s) => s.status?.loadBalancer?.ingress?.length).map((s) => [s.metadata.name, s.status!.loadBalancer!.ingress![0]!.ip]));
+  const beforeTakeover = new Map(
+    (await snapshot())
+      .filter((s) => s.status?.loadBalancer?.ingress?.length)
+      .map((s) => [s.metadata.name, s.status!.loadBalancer!.ingress![0]!.ip]),
+  );
 
   await waitFor('replica-b to lead', async () => standby!.isLeader(), 20_000);
   const takeover = Date.now() - killed;
-  const items = await waitFor('all 200 services to be satisfied', async () => {
-    const all = await snapshot();
-    return all.length === n && all.every((s) => s.status?.conditions?.some((c) => c.type === 'cilium.io/IPAMRequestSatisfied' && c.status === 'True')) ? all : undefined;
-  }, 30_000);
+  const items = await waitFor(
+    'all 200 services to be satisfied',
+    async () => {
+      const all = await snapshot();
+      return all.length === n &&
+        all.every((s) =>
+          s.status?.conditions?.some((c) => c.type === 'cilium.io/IPAMRequestSatisfied' && c.status === 'True'),
+        )
+        ? all
+        : undefined;
+    },
+    30_000,
+  );
   const served = Date.now() - killed;
-  console.log(`# failover: replica-a wrote ${writesByA} services before it was killed; replica-b led ${takeover} ms after, all ${n} served after ${served} ms`);
+  console.log(
+    `# failover: replica-a wrote ${writesByA} services before it was killed; replica-b led ${takeover} ms after, all ${n} served after ${served} ms`,
+  );
   assert.ok(takeover < 20_000, `took ${takeover} ms`);
   assert.equal(await lease(), 'replica-b');
 
   const ips = items.map((s) => s.status!.loadBalancer!.ingress!.map((i) => i.ip));
-  assert.ok(ips.every((l) => l.length === 1), 'a service has other than one address');
+  assert.ok(
+    ips.every((l) => l.length === 1),
+    'a service has other than one address',
+  );
   const flat = ips.map((l) => l[0]!);
   assert.equal(new Set(flat).size, n, 'an address was given twice');
   assert.ok(flat.every((ip) => ip.startsWith('10.1.0.') || ip.startsWith('10.1.1.')));
   // The new leader reshuffled nothing the old one had written.
-  for (const s of items) if (beforeTakeover.has(s.metadata.name)) assert.equal(s.status!.loadBalancer!.ingress![0]!.ip, beforeTakeover.get(s.metadata.name));
+  for (const s of items)
+    if (beforeTakeover.has(s.metadata.name))
+      assert.equal(s.status!.loadBalancer!.ingress![0]!.ip, beforeTakeover.get(s.metadata.name));
   // Pool counters add up, as kubectl shows them.
   const counts = await waitFor('pool counters to settle', async () => {
     const t = await ippoolsTable();
@@ -535,7 +673,16 @@ test('leader election: 200 services at once, leader killed midway: the standby t
 test('leader election: a leader that loses its lease stops reconciling at once', async () => {
   assert.ok(standby?.isLeader());
   const stolen = Date.now();
-  const r = await cp.kubectl(['patch', 'lease', 'cilium-operator-resource-lock', '-n', 'kube-system', '--type=merge', '-p', '{"spec":{"holderIdentity":"intruder"}}']);
+  const r = await cp.kubectl([
+    'patch',
+    'lease',
+    'cilium-operator-resource-lock',
+    '-n',
+    'kube-system',
+    '--type=merge',
+    '-p',
+    '{"spec":{"holderIdentity":"intruder"}}',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   await waitFor('replica-b to step down', async () => !standby!.isLeader(), 5_000);
   const stepDown = Date.now() - stolen;

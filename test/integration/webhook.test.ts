@@ -60,7 +60,7 @@ test('a bad policy is rejected by kubectl apply with our message naming the fiel
   assert.notEqual(gone.code, 0, 'the rejected policy was stored');
 });
 
-test('a warning reaches kubectl\'s output', async () => {
+test("a warning reaches kubectl's output", async () => {
   const r = await apply(`apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: everything-out, namespace: shop}
@@ -76,7 +76,12 @@ spec:
 test('an UPDATE that breaks a stored policy is rejected and the stored object is unchanged', async () => {
   const before = await cp.kubectl(['get', 'cnp', 'web', '-n', 'shop', '-o', 'json']);
   assert.equal(before.code, 0, before.stderr);
-  const r = await apply(good.replace('fromEndpoints: [{matchLabels: {app: client}}]', 'fromEndpoints: [{matchLabels: {app: client}}]\n      fromCIDR: ["10.0.0.0/8"]\n      icmps: [{fields: [{type: 8}]}]'));
+  const r = await apply(
+    good.replace(
+      'fromEndpoints: [{matchLabels: {app: client}}]',
+      'fromEndpoints: [{matchLabels: {app: client}}]\n      fromCIDR: ["10.0.0.0/8"]\n      icmps: [{fields: [{type: 8}]}]',
+    ),
+  );
   assert.notEqual(r.code, 0, 'the breaking update was accepted');
   assert.match(r.stderr, /spec\.ingress\[0\]/);
   const after = await cp.kubectl(['get', 'cnp', 'web', '-n', 'shop', '-o', 'json']);
@@ -85,7 +90,7 @@ test('an UPDATE that breaks a stored policy is rejected and the stored object is
   assert.equal(JSON.stringify(JSON.parse(after.stdout).spec), JSON.stringify(JSON.parse(before.stdout).spec));
 });
 
-test('kube-system\'s own objects are never held up by the webhook', async () => {
+test("kube-system's own objects are never held up by the webhook", async () => {
   const r = await cp.kubectl(
     ['create', '-f', '-'],
     good.replace('namespace: shop', 'namespace: kube-system').replace('endPort: 8090', 'endPort: 80'),
@@ -117,6 +122,14 @@ test('certificate rotation while requests flow loses none', async () => {
   assert.ok(serials.size >= 2, `no rotation happened in 15 s (${serials.size} certificate)`);
   assert.deepEqual(failures, []);
   // every replica would read the same certificate from the Secret
-  const secret = await cp.kubectl(['get', 'secret', '-n', 'kube-system', 'cilium-ts-webhook-tls', '-o', 'jsonpath={.data.tls\\.crt}']);
+  const secret = await cp.kubectl([
+    'get',
+    'secret',
+    '-n',
+    'kube-system',
+    'cilium-ts-webhook-tls',
+    '-o',
+    'jsonpath={.data.tls\\.crt}',
+  ]);
   assert.equal(Buffer.from(secret.stdout, 'base64').toString(), webhook.certs.current!.certPem);
 });

@@ -12,7 +12,14 @@ const policy = (spec: unknown) => ({
 const request = (operation: string, object: unknown): AdmissionReview => ({
   apiVersion: 'admission.k8s.io/v1',
   kind: 'AdmissionReview',
-  request: { uid: 'uid-1', kind: { group: 'cilium.io', version: 'v2', kind: 'CiliumNetworkPolicy' }, operation, name: 'web', namespace: 'shop', object },
+  request: {
+    uid: 'uid-1',
+    kind: { group: 'cilium.io', version: 'v2', kind: 'CiliumNetworkPolicy' },
+    operation,
+    name: 'web',
+    namespace: 'shop',
+    object,
+  },
 });
 
 test('a valid policy is allowed, with the request uid', () => {
@@ -24,7 +31,15 @@ test('a valid policy is allowed, with the request uid', () => {
 });
 
 test('an invalid policy is denied with every error, each naming its field', () => {
-  const d = review(request('UPDATE', policy({ endpointSelector: {}, ingress: [{ fromEntities: ['galaxy'], toPorts: [{ ports: [{ port: '80', endPort: 70, protocol: 'TCP' }] }] }] })));
+  const d = review(
+    request(
+      'UPDATE',
+      policy({
+        endpointSelector: {},
+        ingress: [{ fromEntities: ['galaxy'], toPorts: [{ ports: [{ port: '80', endPort: 70, protocol: 'TCP' }] }] }],
+      }),
+    ),
+  );
   assert.equal(d.verdict, 'denied');
   const r = d.review.response!;
   assert.equal(r.allowed, false);
@@ -38,7 +53,10 @@ test('an invalid policy is denied with every error, each naming its field', () =
 test('warnings are returned on allowed requests and kept short', () => {
   const d = review(request('CREATE', policy({ endpointSelector: {}, egress: [{ toCIDR: ['0.0.0.0/0'] }] })));
   assert.equal(d.verdict, 'allowed');
-  assert.ok(d.review.response?.warnings?.some((w) => w.startsWith('spec.egress[0].toCIDR[0]: ')), JSON.stringify(d.review.response));
+  assert.ok(
+    d.review.response?.warnings?.some((w) => w.startsWith('spec.egress[0].toCIDR[0]: ')),
+    JSON.stringify(d.review.response),
+  );
   for (const w of d.review.response!.warnings!) assert.ok(w.length <= 256);
 });
 

@@ -45,7 +45,12 @@ test('Hubble reads as in cilium status: current/max flows with a percentage, flo
 test('every line is Key: padded to one column, no JSON', () => {
   const text = renderStatus(status, false);
   for (const line of text.trimEnd().split('\n')) assert.match(line, /^[A-Z][\w ]*: +\S/);
-  const valueColumns = new Set(text.trimEnd().split('\n').map((l) => l.search(/(?<=: +)\S/)));
+  const valueColumns = new Set(
+    text
+      .trimEnd()
+      .split('\n')
+      .map((l) => l.search(/(?<=: +)\S/)),
+  );
   assert.deepEqual([...valueColumns], [25]);
   assert.match(text, /^Agent: +ok$/m);
   assert.match(text, /^Kubernetes: +Ok {3}2\/2 watches synced$/m);
@@ -68,7 +73,10 @@ test('a failing watch is a Failure naming it', () => {
 test('numeric flags refuse what is not a number, naming the flag', () => {
   assert.equal(portFlag('port', '5432'), 5432);
   assert.equal(integerFlag('flow-capacity', '4095'), 4095);
-  assert.throws(() => portFlag('port', '80x'), (e: Error) => e instanceof FlagError && /--port .*"80x"/.test(e.message));
+  assert.throws(
+    () => portFlag('port', '80x'),
+    (e: Error) => e instanceof FlagError && /--port .*"80x"/.test(e.message),
+  );
   assert.throws(() => portFlag('port', '70000'), /--port must be an integer from 0 to 65535/);
   assert.throws(() => integerFlag('last', '-1'), /--last must be a non-negative integer/);
 });

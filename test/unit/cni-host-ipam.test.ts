@@ -6,7 +6,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  EndpointStateFile, emptyState, freeAddressCount, nextFreeEndpointId, nextFreeIp, podCidrInfo, type EndpointRecord, type EndpointState,
+  EndpointStateFile,
+  emptyState,
+  freeAddressCount,
+  nextFreeEndpointId,
+  nextFreeIp,
+  podCidrInfo,
+  type EndpointRecord,
+  type EndpointState,
 } from '../../src/agent/endpoint-state.ts';
 import { hostIfnameFor, macsFor } from '../../src/agent/endpoint-net.ts';
 
@@ -19,7 +26,7 @@ function withEndpoints(cidr: string, ips: string[], lastIp?: string): EndpointSt
   return s;
 }
 
-test('the router address is the first usable one and never a pod\'s', () => {
+test("the router address is the first usable one and never a pod's", () => {
   const info = podCidrInfo('10.1.2.0/24');
   assert.equal(info.routerIp, '10.1.2.1');
   assert.equal(nextFreeIp(emptyState(info.cidr), info), '10.1.2.2');
@@ -65,7 +72,7 @@ test('the state file round-trips atomically; a missing file is an empty state', 
   }
 });
 
-test('host veth names and MACs are stable per attachment and fit the kernel\'s limits', () => {
+test("host veth names and MACs are stable per attachment and fit the kernel's limits", () => {
   const name = hostIfnameFor('abc', 'eth0');
   assert.match(name, /^lxc[0-9a-f]{11}$/);
   assert.equal(hostIfnameFor('abc', 'eth0'), name);

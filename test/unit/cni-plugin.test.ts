@@ -4,14 +4,28 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runPlugin, type AgentCaller } from '../../src/agent/cni/plugin.ts';
 import {
-  CniError, CniErrorCode, formatResult, parseCniArgs, parseEnv, parseNetConf, validateIfname, type CniRequest, type CniResult,
+  CniError,
+  CniErrorCode,
+  formatResult,
+  parseCniArgs,
+  parseEnv,
+  parseNetConf,
+  validateIfname,
+  type CniRequest,
+  type CniResult,
 } from '../../src/agent/cni/protocol.ts';
 
 const env = (over: Record<string, string | undefined> = {}) => ({
-  CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'abc123', CNI_NETNS: '/var/run/netns/p', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin',
-  CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0', ...over,
+  CNI_COMMAND: 'ADD',
+  CNI_CONTAINERID: 'abc123',
+  CNI_NETNS: '/var/run/netns/p',
+  CNI_IFNAME: 'eth0',
+  CNI_PATH: '/opt/cni/bin',
+  CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0',
+  ...over,
 });
-const conf = (over: Record<string, unknown> = {}) => JSON.stringify({ cniVersion: '1.1.0', name: 'cilium-ts', type: 'cilium-ts-cni', ...over });
+const conf = (over: Record<string, unknown> = {}) =>
+  JSON.stringify({ cniVersion: '1.1.0', name: 'cilium-ts', type: 'cilium-ts-cni', ...over });
 
 function codeOf(fn: () => unknown): number | undefined {
   try {
@@ -23,13 +37,20 @@ function codeOf(fn: () => unknown): number | undefined {
 }
 
 test('CNI_ARGS become key/value pairs; a pair without = is an invalid environment', () => {
-  assert.deepEqual(parseCniArgs('IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0;X=a=b'),
-    { IgnoreUnknown: '1', K8S_POD_NAMESPACE: 'shop', K8S_POD_NAME: 'web-0', X: 'a=b' });
+  assert.deepEqual(parseCniArgs('IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0;X=a=b'), {
+    IgnoreUnknown: '1',
+    K8S_POD_NAMESPACE: 'shop',
+    K8S_POD_NAME: 'web-0',
+    X: 'a=b',
+  });
   assert.deepEqual(parseCniArgs(undefined), {});
-  assert.equal(codeOf(() => parseCniArgs('K8S_POD_NAME')), CniErrorCode.INVALID_ENV);
+  assert.equal(
+    codeOf(() => parseCniArgs('K8S_POD_NAME')),
+    CniErrorCode.INVALID_ENV,
+  );
 });
 
-test('environment: per-command requirements and the spec\'s name rules, all code 4', async (t) => {
+test("environment: per-command requirements and the spec's name rules, all code 4", async (t) => {
   const cases: Array<[string, Record<string, string | undefined>, number | undefined]> = [
     ['a complete ADD', {}, undefined],
     ['unknown command', { CNI_COMMAND: 'FOO' }, 4],
@@ -41,10 +62,24 @@ test('environment: per-command requirements and the spec\'s name rules, all code
     ['container id starting with -', { CNI_CONTAINERID: '-ab' }, 4],
     ['ifname too long', { CNI_IFNAME: 'a-very-long-ifname' }, 4],
     ['ifname with a colon', { CNI_IFNAME: 'eth0:1' }, 4],
-    ['VERSION needs nothing', { CNI_COMMAND: 'VERSION', CNI_CONTAINERID: undefined, CNI_NETNS: undefined, CNI_IFNAME: undefined }, undefined],
-    ['STATUS needs nothing', { CNI_COMMAND: 'STATUS', CNI_CONTAINERID: undefined, CNI_NETNS: undefined, CNI_IFNAME: undefined }, undefined],
+    [
+      'VERSION needs nothing',
+      { CNI_COMMAND: 'VERSION', CNI_CONTAINERID: undefined, CNI_NETNS: undefined, CNI_IFNAME: undefined },
+      undefined,
+    ],
+    [
+      'STATUS needs nothing',
+      { CNI_COMMAND: 'STATUS', CNI_CONTAINERID: undefined, CNI_NETNS: undefined, CNI_IFNAME: undefined },
+      undefined,
+    ],
   ];
-  for (const [name, over, code] of cases) await t.test(name, () => assert.equal(codeOf(() => parseEnv(env(over))), code));
+  for (const [name, over, code] of cases)
+    await t.test(name, () =>
+      assert.equal(
+        codeOf(() => parseEnv(env(over))),
+        code,
+      ),
+    );
   assert.equal(validateIfname('..'), 'is . or ..');
   assert.equal(validateIfname('eth0'), undefined);
   const inv = parseEnv(env());
@@ -66,16 +101,25 @@ test('configuration: decode 6, invalid 7, version 1, unsupported field 2', async
     ['bad timeout', conf({ timeoutSeconds: -1 }), 'ADD', 7],
     ['ipam is ours, not delegated', conf({ ipam: { type: 'host-local' } }), 'ADD', 2],
   ];
-  for (const [name, stdin, cmd, code] of cases) await t.test(name, () => assert.equal(codeOf(() => parseNetConf(stdin, cmd as 'ADD')), code));
+  for (const [name, stdin, cmd, code] of cases)
+    await t.test(name, () =>
+      assert.equal(
+        codeOf(() => parseNetConf(stdin, cmd as 'ADD')),
+        code,
+      ),
+    );
 });
 
 const result: CniResult = {
-  interfaces: [{ name: 'lxc0123456789a', mac: '0e:00:00:00:00:01' }, { name: 'eth0', mac: '0a:00:00:00:00:01', sandbox: '/var/run/netns/p' }],
+  interfaces: [
+    { name: 'lxc0123456789a', mac: '0e:00:00:00:00:01' },
+    { name: 'eth0', mac: '0a:00:00:00:00:01', sandbox: '/var/run/netns/p' },
+  ],
   ips: [{ address: '10.0.0.5/32', gateway: '10.0.0.1', interface: 1 }],
   routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1' }],
 };
 
-test('results carry the configuration\'s cniVersion; 0.x results name the IP version', () => {
+test("results carry the configuration's cniVersion; 0.x results name the IP version", () => {
   assert.deepEqual(formatResult(result, '1.1.0'), { cniVersion: '1.1.0', ...result, dns: {} });
   const old = formatResult(result, '0.4.0');
   assert.equal(old.cniVersion, '0.4.0');
@@ -93,18 +137,28 @@ test('a whole invocation: the request reaches the agent and the result is printe
   assert.deepEqual(JSON.parse(out.stdout), { cniVersion: '1.1.0', ...result, dns: {} });
   assert.equal(seen?.socket, '/run/x.sock');
   assert.equal(seen?.timeout, 5000);
-  assert.deepEqual([seen?.req.command, seen?.req.containerId, seen?.req.netns, seen?.req.args.K8S_POD_NAMESPACE], ['ADD', 'abc123', '/var/run/netns/p', 'shop']);
+  assert.deepEqual(
+    [seen?.req.command, seen?.req.containerId, seen?.req.netns, seen?.req.args.K8S_POD_NAMESPACE],
+    ['ADD', 'abc123', '/var/run/netns/p', 'shop'],
+  );
 
   const del = await runPlugin({ env: env({ CNI_COMMAND: 'DEL' }), stdin: conf() }, agent);
   assert.deepEqual(del, { stdout: '', exitCode: 0 });
   assert.equal(seen?.socket, '/var/run/cilium-ts/cni.sock');
 });
 
-test('errors: the agent\'s, ours and an unreachable agent, in the spec\'s shape', async () => {
-  const failing: AgentCaller = async () => ({ ok: false, error: { code: 102, msg: 'the pod CIDR 10.0.0.0/30 has no free address' } });
+test("errors: the agent's, ours and an unreachable agent, in the spec's shape", async () => {
+  const failing: AgentCaller = async () => ({
+    ok: false,
+    error: { code: 102, msg: 'the pod CIDR 10.0.0.0/30 has no free address' },
+  });
   const out = await runPlugin({ env: env(), stdin: conf({ cniVersion: '1.0.0' }) }, failing);
   assert.equal(out.exitCode, 1);
-  assert.deepEqual(JSON.parse(out.stdout), { cniVersion: '1.0.0', code: 102, msg: 'the pod CIDR 10.0.0.0/30 has no free address' });
+  assert.deepEqual(JSON.parse(out.stdout), {
+    cniVersion: '1.0.0',
+    code: 102,
+    msg: 'the pod CIDR 10.0.0.0/30 has no free address',
+  });
 
   const bad = await runPlugin({ env: env({ CNI_IFNAME: '' }), stdin: conf() }, failing);
   assert.equal(bad.exitCode, 1);
@@ -113,16 +167,27 @@ test('errors: the agent\'s, ours and an unreachable agent, in the spec\'s shape'
   const notJson = await runPlugin({ env: env(), stdin: 'nope' }, failing);
   assert.deepEqual([JSON.parse(notJson.stdout).code, JSON.parse(notJson.stdout).cniVersion], [6, '1.1.0']);
 
-  const unreachable = await runPlugin({ env: env(), stdin: conf({ socketPath: '/nonexistent/cni.sock', timeoutSeconds: 2 }) });
+  const unreachable = await runPlugin({
+    env: env(),
+    stdin: conf({ socketPath: '/nonexistent/cni.sock', timeoutSeconds: 2 }),
+  });
   assert.equal(JSON.parse(unreachable.stdout).code, CniErrorCode.TRY_AGAIN_LATER);
-  const status = await runPlugin({ env: env({ CNI_COMMAND: 'STATUS' }), stdin: conf({ socketPath: '/nonexistent/cni.sock' }) });
+  const status = await runPlugin({
+    env: env({ CNI_COMMAND: 'STATUS' }),
+    stdin: conf({ socketPath: '/nonexistent/cni.sock' }),
+  });
   assert.equal(JSON.parse(status.stdout).code, CniErrorCode.NOT_AVAILABLE);
 });
 
 test('VERSION answers locally, with or without a usable configuration', async () => {
-  const never: AgentCaller = () => { throw new Error('VERSION must not call the agent'); };
+  const never: AgentCaller = () => {
+    throw new Error('VERSION must not call the agent');
+  };
   const v = await runPlugin({ env: { CNI_COMMAND: 'VERSION' }, stdin: '{"cniVersion":"0.4.0"}' }, never);
-  assert.deepEqual(JSON.parse(v.stdout), { cniVersion: '0.4.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
+  assert.deepEqual(JSON.parse(v.stdout), {
+    cniVersion: '0.4.0',
+    supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'],
+  });
   const bare = await runPlugin({ env: { CNI_COMMAND: 'VERSION' }, stdin: '' }, never);
   assert.equal(JSON.parse(bare.stdout).cniVersion, '1.1.0');
 });

@@ -41,7 +41,8 @@ function diff(ours: unknown, theirs: unknown, path: string, out: string[], devia
     return;
   }
   if (ours === null || theirs === null || typeof ours !== 'object' || typeof theirs !== 'object') {
-    if (JSON.stringify(ours) !== JSON.stringify(theirs)) out.push(`${path}: ours ${JSON.stringify(ours)} ≠ cilium's ${JSON.stringify(theirs)}`);
+    if (JSON.stringify(ours) !== JSON.stringify(theirs))
+      out.push(`${path}: ours ${JSON.stringify(ours)} ≠ cilium's ${JSON.stringify(theirs)}`);
     return;
   }
   const o = ours as Node;
@@ -54,7 +55,8 @@ function diff(ours: unknown, theirs: unknown, path: string, out: string[], devia
       for (const name of new Set([...Object.keys(op), ...Object.keys(tp)])) {
         if (!(name in op)) out.push(`${path}.${name}: missing in ours`);
         else if (!(name in tp)) {
-          if ((op[name] as Node)['x-deviation']) deviations.push(`${path}.${name}: ${(op[name] as Node)['x-deviation']}`);
+          if ((op[name] as Node)['x-deviation'])
+            deviations.push(`${path}.${name}: ${(op[name] as Node)['x-deviation']}`);
           else out.push(`${path}.${name}: not in cilium's`);
         } else diff(op[name], tp[name], `${path}.${name}`, out, deviations);
       }
@@ -78,7 +80,10 @@ for (const info of kinds) {
     assert.ok(existsSync(theirsFile), `Cilium's CRD ${theirsFile} is missing`);
     const theirs = parse(readFileSync(theirsFile, 'utf8')) as { spec: Node };
     const ours = inlineRefs(set, info.schemaFile, set.files.get(info.schemaFile)!);
-    const spec = theirs.spec as { scope: string; versions: Array<{ name: string; served: boolean; storage: boolean; schema: { openAPIV3Schema: unknown } }> };
+    const spec = theirs.spec as {
+      scope: string;
+      versions: Array<{ name: string; served: boolean; storage: boolean; schema: { openAPIV3Schema: unknown } }>;
+    };
     assert.equal(info.namespaced ? 'Namespaced' : 'Cluster', spec.scope);
     assert.deepEqual([...info.versions].sort(), spec.versions.map((v) => v.name).sort(), 'served versions');
     const storage = spec.versions.find((v) => v.storage)!.name;
@@ -86,7 +91,8 @@ for (const info of kinds) {
     const problems: string[] = [];
     const deviations: string[] = [];
     for (const v of spec.versions) diff(ours, v.schema.openAPIV3Schema, `${info.kind}/${v.name}`, problems, deviations);
-    if (deviations.length) console.log(`intended deviations of ${info.kind}:\n  ${[...new Set(deviations)].join('\n  ')}`);
+    if (deviations.length)
+      console.log(`intended deviations of ${info.kind}:\n  ${[...new Set(deviations)].join('\n  ')}`);
     assert.deepEqual(problems, [], `schema differences:\n${problems.join('\n')}`);
   });
 }

@@ -99,7 +99,15 @@ test('prefixes become masked ranges', async (t) => {
     });
   }
   // Prefix lengths: decimal, no leading zeros, within the family; no zones (netip.ParsePrefix).
-  for (const bad of ['10.0.0.0/33', '10.0.0.0/', '10.0.0.0/08', '2001::/129', '::/129', '10.0.0.0', 'fe80::1%eth0/64']) {
+  for (const bad of [
+    '10.0.0.0/33',
+    '10.0.0.0/',
+    '10.0.0.0/08',
+    '2001::/129',
+    '::/129',
+    '10.0.0.0',
+    'fe80::1%eth0/64',
+  ]) {
     await t.test(`rejects ${bad}`, () => assert.equal(parsePrefix(bad), undefined));
   }
 });
@@ -136,7 +144,9 @@ test('canonical prefixes print as netip.Prefix.Masked().String() does', async (t
       assert.equal(isCanonical(p), canon);
     });
   }
-  await t.test('formatAddr of an IPv4-mapped address', () => assert.equal(formatAddr(6, 0xffff0a010203n), '::ffff:10.1.2.3'));
+  await t.test('formatAddr of an IPv4-mapped address', () =>
+    assert.equal(formatAddr(6, 0xffff0a010203n), '::ffff:10.1.2.3'),
+  );
 });
 
 test('containment stays within one family', async (t) => {

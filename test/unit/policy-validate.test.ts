@@ -9,8 +9,11 @@ import { repoRoot } from '../../src/lib/paths.ts';
 
 function cli(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [join(repoRoot, 'src', 'cli', 'main.ts'), ...args], (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    const child = execFile(
+      process.execPath,
+      [join(repoRoot, 'src', 'cli', 'main.ts'), ...args],
+      (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
     );
     child.stdin!.end(input ?? '');
   });
@@ -45,7 +48,13 @@ test('a folder of manifests: other kinds skipped, the bad one reported as file:d
     writeFileSync(join(dir, 'README.md'), 'not a manifest');
     const r = await cli(['policy', 'validate', dir]);
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stdout, new RegExp(`^${join(dir, 'nested', 'b.yml')}:1 CiliumNetworkPolicy/shop/bad: spec\\.ingress\\[0\\]\\.toPorts\\[0\\]\\.ports\\[0\\]\\.endPort: `, 'm'));
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `^${join(dir, 'nested', 'b.yml')}:1 CiliumNetworkPolicy/shop/bad: spec\\.ingress\\[0\\]\\.toPorts\\[0\\]\\.ports\\[0\\]\\.endPort: `,
+        'm',
+      ),
+    );
     assert.doesNotMatch(r.stdout, /good/);
     assert.match(r.stderr, /2 documents validated, 1 invalid, 2 of other kinds skipped/);
   } finally {
@@ -62,10 +71,17 @@ test('stdin, as in `kustomize build | cilium-ts policy validate -`: exit 0 when 
 test('--output json carries every report for CI annotations', async () => {
   const r = await cli(['policy', 'validate', '-o', 'json', '-'], `${good}---\n${bad}`);
   assert.equal(r.code, 1);
-  const out = JSON.parse(r.stdout) as { documents: number; invalid: number; reports: Array<{ name: string; errors: Array<{ path: string }> }> };
+  const out = JSON.parse(r.stdout) as {
+    documents: number;
+    invalid: number;
+    reports: Array<{ name: string; errors: Array<{ path: string }> }>;
+  };
   assert.equal(out.documents, 2);
   assert.equal(out.invalid, 1);
-  assert.equal(out.reports.find((x) => x.name === 'bad')!.errors[0]!.path, 'spec.ingress[0].toPorts[0].ports[0].endPort');
+  assert.equal(
+    out.reports.find((x) => x.name === 'bad')!.errors[0]!.path,
+    'spec.ingress[0].toPorts[0].ports[0].endPort',
+  );
 });
 
 test('broken YAML is an invalid document, not a crash', async () => {

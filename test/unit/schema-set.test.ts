@@ -20,7 +20,11 @@ test('cross-file refs are inlined, a sibling description refines the shared one'
   withSchemas(
     {
       'a.json': { definitions: { Port: { type: 'string', description: 'shared', pattern: '^[0-9]+$' } } },
-      'b.json': { 'x-crd': {}, type: 'object', properties: { port: { $ref: 'a.json#/definitions/Port', description: 'here' } } },
+      'b.json': {
+        'x-crd': {},
+        type: 'object',
+        properties: { port: { $ref: 'a.json#/definitions/Port', description: 'here' } },
+      },
     },
     (dir) => {
       const set = loadSchemaSet(dir);
@@ -32,21 +36,37 @@ test('cross-file refs are inlined, a sibling description refines the shared one'
 });
 
 test('a property named like a keyword is data, not a keyword', () => {
-  withSchemas({ 'k.json': { type: 'object', properties: { default: { type: 'string' }, enum: { type: 'integer' } } } }, (dir) => {
-    const set = loadSchemaSet(dir);
-    assert.deepEqual(inlineRefs(set, 'k.json', set.files.get('k.json')), {
-      $id: 'k.json',
-      type: 'object',
-      properties: { default: { type: 'string' }, enum: { type: 'integer' } },
-    });
-  });
+  withSchemas(
+    { 'k.json': { type: 'object', properties: { default: { type: 'string' }, enum: { type: 'integer' } } } },
+    (dir) => {
+      const set = loadSchemaSet(dir);
+      assert.deepEqual(inlineRefs(set, 'k.json', set.files.get('k.json')), {
+        $id: 'k.json',
+        type: 'object',
+        properties: { default: { type: 'string' }, enum: { type: 'integer' } },
+      });
+    },
+  );
 });
 
 test('refuses what a CRD cannot hold or a reader cannot follow', () => {
   const cases: Array<[string, Record<string, object>, RegExp]> = [
-    ['recursion', { 'r.json': { definitions: { Node: { type: 'object', properties: { child: { $ref: '#/definitions/Node' } } } }, properties: { n: { $ref: '#/definitions/Node' } } } }, /recursive \$ref to Node/],
+    [
+      'recursion',
+      {
+        'r.json': {
+          definitions: { Node: { type: 'object', properties: { child: { $ref: '#/definitions/Node' } } } },
+          properties: { n: { $ref: '#/definitions/Node' } },
+        },
+      },
+      /recursive \$ref to Node/,
+    ],
     ['dangling ref', { 'd.json': { properties: { n: { $ref: '#/definitions/Nope' } } } }, /names no definition/],
-    ['wrong file', { 'a.json': { definitions: { X: {} } }, 'b.json': { properties: { x: { $ref: 'c.json#/definitions/X' } } } }, /X is defined in a.json/],
+    [
+      'wrong file',
+      { 'a.json': { definitions: { X: {} } }, 'b.json': { properties: { x: { $ref: 'c.json#/definitions/X' } } } },
+      /X is defined in a.json/,
+    ],
     ['pointer refs', { 'p.json': { properties: { x: { $ref: '#/properties/y' } } } }, /unsupported \$ref/],
   ];
   for (const [name, files, error] of cases) {

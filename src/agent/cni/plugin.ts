@@ -4,8 +4,20 @@
 // protocol.ts so that each call starts fast.
 import { connect } from 'node:net';
 import {
-  CniError, CniErrorCode, DEFAULT_SOCKET_PATH, LATEST_VERSION, formatError, formatResult, parseEnv, parseNetConf, toErrorBody,
-  versionInfo, type CniRequest, type CniResponse, type CniResult, type NetConf,
+  CniError,
+  CniErrorCode,
+  DEFAULT_SOCKET_PATH,
+  LATEST_VERSION,
+  formatError,
+  formatResult,
+  parseEnv,
+  parseNetConf,
+  toErrorBody,
+  versionInfo,
+  type CniRequest,
+  type CniResponse,
+  type CniResult,
+  type NetConf,
 } from './protocol.ts';
 
 export interface PluginIo {
@@ -26,26 +38,38 @@ export function callAgent(socketPath: string, req: CniRequest, timeoutMs: number
     let buf = '';
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new CniError(CniErrorCode.TRY_AGAIN_LATER, `the agent did not answer ${req.command} within ${timeoutMs} ms`, socketPath));
+      reject(
+        new CniError(
+          CniErrorCode.TRY_AGAIN_LATER,
+          `the agent did not answer ${req.command} within ${timeoutMs} ms`,
+          socketPath,
+        ),
+      );
     }, timeoutMs);
     sock.setEncoding('utf8');
     sock.on('connect', () => sock.end(JSON.stringify(req)));
-    sock.on('data', (d: string) => { buf += d; });
+    sock.on('data', (d: string) => {
+      buf += d;
+    });
     sock.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       const unreachable = e.code === 'ENOENT' || e.code === 'ECONNREFUSED';
-      reject(new CniError(
-        req.command === 'STATUS' ? CniErrorCode.NOT_AVAILABLE : CniErrorCode.TRY_AGAIN_LATER,
-        unreachable ? `the cilium-ts agent is not reachable on ${socketPath}; is it running?` : `talking to the agent on ${socketPath} failed`,
-        e.message,
-      ));
+      reject(
+        new CniError(
+          req.command === 'STATUS' ? CniErrorCode.NOT_AVAILABLE : CniErrorCode.TRY_AGAIN_LATER,
+          unreachable
+            ? `the cilium-ts agent is not reachable on ${socketPath}; is it running?`
+            : `talking to the agent on ${socketPath} failed`,
+          e.message,
+        ),
+      );
     });
     sock.on('end', () => {
       clearTimeout(timer);
       try {
         resolve(JSON.parse(buf) as CniResponse);
       } catch {
-        reject(new CniError(CniErrorCode.IO_FAILURE, 'the agent\'s answer is not JSON', buf.slice(0, 200)));
+        reject(new CniError(CniErrorCode.IO_FAILURE, "the agent's answer is not JSON", buf.slice(0, 200)));
       }
     });
   });
@@ -64,18 +88,27 @@ export async function runPlugin(io: PluginIo, call: AgentCaller = callAgent): Pr
       let v = LATEST_VERSION as string;
       try {
         v = parseNetConf(io.stdin, 'VERSION').cniVersion;
-      } catch { /* VERSION answers even without a configuration */ }
+      } catch {
+        /* VERSION answers even without a configuration */
+      }
       return { stdout: JSON.stringify(versionInfo(v)), exitCode: 0 };
     }
     const config: NetConf = parseNetConf(io.stdin, inv.command);
     version = config.cniVersion;
     const req: CniRequest = {
-      command: inv.command, containerId: inv.containerId, netns: inv.netns, ifname: inv.ifname, args: inv.args, path: inv.path, config,
+      command: inv.command,
+      containerId: inv.containerId,
+      netns: inv.netns,
+      ifname: inv.ifname,
+      args: inv.args,
+      path: inv.path,
+      config,
     };
     const answer = await call(config.socketPath ?? DEFAULT_SOCKET_PATH, req, (config.timeoutSeconds ?? 120) * 1000);
     if (!answer.ok) return { stdout: JSON.stringify(formatError(answer.error, version)), exitCode: 1 };
     // ADD prints the result; CHECK, DEL, STATUS and GC print nothing on success.
-    if (inv.command === 'ADD') return { stdout: JSON.stringify(formatResult(answer.result ?? ({} as CniResult), version)), exitCode: 0 };
+    if (inv.command === 'ADD')
+      return { stdout: JSON.stringify(formatResult(answer.result ?? ({} as CniResult), version)), exitCode: 0 };
     return { stdout: '', exitCode: 0 };
   } catch (e) {
     return { stdout: JSON.stringify(formatError(toErrorBody(e), version)), exitCode: 1 };

@@ -32,7 +32,11 @@ export const CniErrorCode = {
   IPAM_EXHAUSTED: 102,
 } as const;
 
-export interface CniErrorBody { code: number; msg: string; details?: string }
+export interface CniErrorBody {
+  code: number;
+  msg: string;
+  details?: string;
+}
 
 /** An error as a value that both sides pass around and the plugin prints. */
 export class CniError extends Error {
@@ -44,7 +48,9 @@ export class CniError extends Error {
     this.details = details;
   }
   toBody(): CniErrorBody {
-    return this.details === undefined ? { code: this.code, msg: this.message } : { code: this.code, msg: this.message, details: this.details };
+    return this.details === undefined
+      ? { code: this.code, msg: this.message }
+      : { code: this.code, msg: this.message, details: this.details };
   }
 }
 
@@ -127,17 +133,22 @@ export interface Invocation {
 /** CNI_* variables → an invocation, with the spec's per-command requirements (code 4). */
 export function parseEnv(env: Record<string, string | undefined>): Invocation {
   const command = env.CNI_COMMAND ?? '';
-  if (!COMMANDS.includes(command)) throw new CniError(CniErrorCode.INVALID_ENV, `CNI_COMMAND '${command}' is not one of ${COMMANDS.join(', ')}`);
+  if (!COMMANDS.includes(command))
+    throw new CniError(CniErrorCode.INVALID_ENV, `CNI_COMMAND '${command}' is not one of ${COMMANDS.join(', ')}`);
   const cmd = command as CniCommand;
   const attachment = cmd === 'ADD' || cmd === 'DEL' || cmd === 'CHECK';
   const need = (name: string): string => {
     const v = env[name];
-    if (attachment && (v === undefined || v === '')) throw new CniError(CniErrorCode.INVALID_ENV, `${name} is required for ${cmd}`);
+    if (attachment && (v === undefined || v === ''))
+      throw new CniError(CniErrorCode.INVALID_ENV, `${name} is required for ${cmd}`);
     return v ?? '';
   };
   const containerId = need('CNI_CONTAINERID');
   if (attachment && !CONTAINER_ID.test(containerId)) {
-    throw new CniError(CniErrorCode.INVALID_ENV, `CNI_CONTAINERID '${containerId}' must be letters, digits, _ . - and start with a letter or digit`);
+    throw new CniError(
+      CniErrorCode.INVALID_ENV,
+      `CNI_CONTAINERID '${containerId}' must be letters, digits, _ . - and start with a letter or digit`,
+    );
   }
   // DEL must work when the namespace is already gone, so the runtime may omit it there.
   const netns = cmd === 'DEL' ? (env.CNI_NETNS ?? '') : need('CNI_NETNS');
@@ -159,13 +170,23 @@ export function parseNetConf(stdin: string, command: CniCommand): NetConf {
   try {
     raw = JSON.parse(stdin);
   } catch (e) {
-    throw new CniError(CniErrorCode.DECODE_FAILURE, 'the network configuration on stdin is not JSON', (e as Error).message);
+    throw new CniError(
+      CniErrorCode.DECODE_FAILURE,
+      'the network configuration on stdin is not JSON',
+      (e as Error).message,
+    );
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new CniError(CniErrorCode.INVALID_CONFIG, 'the network configuration must be a JSON object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new CniError(CniErrorCode.INVALID_CONFIG, 'the network configuration must be a JSON object');
   const c = raw as Record<string, unknown>;
-  if (typeof c.cniVersion !== 'string' || c.cniVersion === '') throw new CniError(CniErrorCode.INVALID_CONFIG, 'cniVersion is missing');
+  if (typeof c.cniVersion !== 'string' || c.cniVersion === '')
+    throw new CniError(CniErrorCode.INVALID_CONFIG, 'cniVersion is missing');
   if (!isSupportedVersion(c.cniVersion)) {
-    throw new CniError(CniErrorCode.INCOMPATIBLE_VERSION, `cniVersion ${c.cniVersion} is not supported`, `supported: ${SUPPORTED_VERSIONS.join(', ')}`);
+    throw new CniError(
+      CniErrorCode.INCOMPATIBLE_VERSION,
+      `cniVersion ${c.cniVersion} is not supported`,
+      `supported: ${SUPPORTED_VERSIONS.join(', ')}`,
+    );
   }
   // VERSION may be called with nothing but cniVersion.
   if (command === 'VERSION') return c as unknown as NetConf;
@@ -178,16 +199,23 @@ export function parseNetConf(stdin: string, command: CniCommand): NetConf {
     throw new CniError(CniErrorCode.INVALID_CONFIG, 'timeoutSeconds must be a positive number');
   }
   if ((command === 'STATUS' || command === 'GC') && compareVersions(c.cniVersion, '1.1.0') < 0) {
-    throw new CniError(CniErrorCode.INCOMPATIBLE_VERSION, `${command} needs cniVersion 1.1.0 or later, the configuration says ${c.cniVersion}`);
+    throw new CniError(
+      CniErrorCode.INCOMPATIBLE_VERSION,
+      `${command} needs cniVersion 1.1.0 or later, the configuration says ${c.cniVersion}`,
+    );
   }
   if (c.ipam !== undefined) {
-    throw new CniError(CniErrorCode.UNSUPPORTED_FIELD, 'ipam is not supported: addresses come from the node\'s pod CIDR, allocated by the agent');
+    throw new CniError(
+      CniErrorCode.UNSUPPORTED_FIELD,
+      "ipam is not supported: addresses come from the node's pod CIDR, allocated by the agent",
+    );
   }
   return c as unknown as NetConf;
 }
 
 export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number), pb = b.split('.').map(Number);
+  const pa = a.split('.').map(Number),
+    pb = b.split('.').map(Number);
   for (let i = 0; i < 3; i++) {
     const d = (pa[i] ?? 0) - (pb[i] ?? 0);
     if (d !== 0) return d;
@@ -204,7 +232,8 @@ export function formatResult(result: CniResult, cniVersion: string): CniResult {
   if (result.interfaces) out.interfaces = result.interfaces.map((i) => ({ ...i }));
   if (result.ips) {
     out.ips = result.ips.map(({ version: _drop, ...ip }) =>
-      legacy ? { version: ip.address.includes(':') ? '6' : '4', ...ip } : ip);
+      legacy ? { version: ip.address.includes(':') ? '6' : '4', ...ip } : ip,
+    );
   }
   if (result.routes) out.routes = result.routes.map((r) => ({ ...r }));
   out.dns = result.dns ?? {};

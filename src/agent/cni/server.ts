@@ -13,13 +13,34 @@ import { ifindexOf, type LxcDatapath } from '../../datapath/loader.ts';
 import { EnforcementMode } from '../../datapath/constants.ts';
 import { logger, type Logger } from '../../lib/log.ts';
 import {
-  attachmentKey, EndpointStateFile, freeAddressCount, nextFreeEndpointId, nextFreeIp, podCidrInfo,
-  type EndpointRecord, type EndpointState, type PodCidrInfo,
+  attachmentKey,
+  EndpointStateFile,
+  freeAddressCount,
+  nextFreeEndpointId,
+  nextFreeIp,
+  podCidrInfo,
+  type EndpointRecord,
+  type EndpointState,
+  type PodCidrInfo,
 } from '../endpoint-state.ts';
-import { checkVeth, ensureVeth, hostIfnameFor, linkExists, macsFor, removeVeth, type VethSpec } from '../endpoint-net.ts';
+import {
+  checkVeth,
+  ensureVeth,
+  hostIfnameFor,
+  linkExists,
+  macsFor,
+  removeVeth,
+  type VethSpec,
+} from '../endpoint-net.ts';
 import { ReservedIdentity } from '../../policy/api/index.ts';
 import {
-  CniError, CniErrorCode, DEFAULT_SOCKET_PATH, toErrorBody, type CniRequest, type CniResponse, type CniResult,
+  CniError,
+  CniErrorCode,
+  DEFAULT_SOCKET_PATH,
+  toErrorBody,
+  type CniRequest,
+  type CniResponse,
+  type CniResult,
 } from './protocol.ts';
 
 /** Cilium's reserved identity "init": an endpoint whose labels are not resolved yet. */
@@ -74,9 +95,18 @@ export interface CniServerOptions {
 
 function eventOf(r: EndpointRecord): EndpointEvent {
   return {
-    containerId: r.containerId, namespace: r.namespace, podName: r.podName, ...(r.podUid ? { podUid: r.podUid } : {}),
-    ifname: r.ifname, netns: r.netns, ip: r.ip, hostIfindex: r.hostIfindex, hostIfname: r.hostIfname,
-    podMac: r.podMac, hostMac: r.hostMac, epId: r.epId,
+    containerId: r.containerId,
+    namespace: r.namespace,
+    podName: r.podName,
+    ...(r.podUid ? { podUid: r.podUid } : {}),
+    ifname: r.ifname,
+    netns: r.netns,
+    ip: r.ip,
+    hostIfindex: r.hostIfindex,
+    hostIfname: r.hostIfname,
+    podMac: r.podMac,
+    hostMac: r.hostMac,
+    epId: r.epId,
   };
 }
 
@@ -163,7 +193,9 @@ export class CniServer {
     const next = (this.locks.get(key) ?? Promise.resolve()).then(fn, fn);
     const tail = next.catch(() => undefined);
     this.locks.set(key, tail);
-    void tail.then(() => { if (this.locks.get(key) === tail) this.locks.delete(key); });
+    void tail.then(() => {
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    });
     return next;
   }
 
@@ -182,7 +214,9 @@ export class CniServer {
   private serve(sock: Socket): void {
     let buf = '';
     sock.setEncoding('utf8');
-    sock.on('data', (d: string) => { buf += d; });
+    sock.on('data', (d: string) => {
+      buf += d;
+    });
     sock.on('error', (e) => this.log.warn('CNI connection error', { error: e.message }));
     sock.on('end', () => {
       let req: CniRequest;
@@ -191,7 +225,16 @@ export class CniServer {
         if (typeof req?.command !== 'string' || typeof req.config !== 'object') throw new Error('not a CNI request');
         req.args ??= {};
       } catch (e) {
-        sock.end(JSON.stringify({ ok: false, error: { code: CniErrorCode.DECODE_FAILURE, msg: 'the request is not a CNI request', details: (e as Error).message } }));
+        sock.end(
+          JSON.stringify({
+            ok: false,
+            error: {
+              code: CniErrorCode.DECODE_FAILURE,
+              msg: 'the request is not a CNI request',
+              details: (e as Error).message,
+            },
+          }),
+        );
         return;
       }
       void this.handle(req).then((res) => sock.end(JSON.stringify(res)));
@@ -200,12 +243,21 @@ export class CniServer {
 
   private dispatch(req: CniRequest): Promise<CniResult | undefined> {
     switch (req.command) {
-      case 'ADD': return this.add(req);
-      case 'DEL': return this.del(req.containerId, req.ifname).then(() => undefined);
-      case 'CHECK': return this.check(req).then(() => undefined);
-      case 'STATUS': return Promise.resolve(this.status()).then(() => undefined);
-      case 'GC': return this.gc(req).then(() => undefined);
-      default: throw new CniError(CniErrorCode.INVALID_ENV, `unknown command ${String((req as { command: unknown }).command)}`);
+      case 'ADD':
+        return this.add(req);
+      case 'DEL':
+        return this.del(req.containerId, req.ifname).then(() => undefined);
+      case 'CHECK':
+        return this.check(req).then(() => undefined);
+      case 'STATUS':
+        return Promise.resolve(this.status()).then(() => undefined);
+      case 'GC':
+        return this.gc(req).then(() => undefined);
+      default:
+        throw new CniError(
+          CniErrorCode.INVALID_ENV,
+          `unknown command ${String((req as { command: unknown }).command)}`,
+        );
     }
   }
 
@@ -215,13 +267,23 @@ export class CniServer {
 
   private vethSpec(r: EndpointRecord, cidr: PodCidrInfo): VethSpec {
     return {
-      hostIfname: r.hostIfname, netns: r.netns, ifname: r.ifname, ip: r.ip, routerIp: cidr.routerIp,
-      podMac: r.podMac, hostMac: r.hostMac, ...(this.mtu ? { mtu: this.mtu } : {}),
+      hostIfname: r.hostIfname,
+      netns: r.netns,
+      ifname: r.ifname,
+      ip: r.ip,
+      routerIp: cidr.routerIp,
+      podMac: r.podMac,
+      hostMac: r.hostMac,
+      ...(this.mtu ? { mtu: this.mtu } : {}),
     };
   }
 
   private requireCidr(): PodCidrInfo {
-    if (!this.cidr) throw new CniError(CniErrorCode.TRY_AGAIN_LATER, 'the agent has no pod CIDR for this node yet (waiting for its CiliumNode)');
+    if (!this.cidr)
+      throw new CniError(
+        CniErrorCode.TRY_AGAIN_LATER,
+        'the agent has no pod CIDR for this node yet (waiting for its CiliumNode)',
+      );
     return this.cidr;
   }
 
@@ -239,11 +301,18 @@ export class CniServer {
       const epId = nextFreeEndpointId(this.state);
       if (epId === undefined) throw new CniError(CniErrorCode.IPAM_EXHAUSTED, 'no free endpoint id on this node');
       rec = {
-        containerId: req.containerId, ifname: req.ifname, netns: req.netns,
-        namespace: req.args.K8S_POD_NAMESPACE ?? '', podName: req.args.K8S_POD_NAME ?? '',
+        containerId: req.containerId,
+        ifname: req.ifname,
+        netns: req.netns,
+        namespace: req.args.K8S_POD_NAMESPACE ?? '',
+        podName: req.args.K8S_POD_NAME ?? '',
         ...(req.args.K8S_POD_UID ? { podUid: req.args.K8S_POD_UID } : {}),
-        ip, epId, hostIfname: hostIfnameFor(req.containerId, req.ifname), hostIfindex: 0,
-        ...macsFor(req.containerId, req.ifname), createdAt: new Date().toISOString(),
+        ip,
+        epId,
+        hostIfname: hostIfnameFor(req.containerId, req.ifname),
+        hostIfindex: 0,
+        ...macsFor(req.containerId, req.ifname),
+        createdAt: new Date().toISOString(),
       };
       // Recorded before the kernel is touched: a crash mid-ADD leaves a record that DEL cleans.
       this.state.endpoints[key] = rec;
@@ -263,7 +332,11 @@ export class CniServer {
         settings = await this.hooks.onEndpointAdded?.(eventOf(rec));
       } catch (e) {
         if (e instanceof CniError) throw e;
-        throw new CniError(CniErrorCode.ENDPOINT_SETUP, `the agent could not set up endpoint ${rec.epId} for ${rec.namespace}/${rec.podName}`, e instanceof Error ? e.message : String(e));
+        throw new CniError(
+          CniErrorCode.ENDPOINT_SETUP,
+          `the agent could not set up endpoint ${rec.epId} for ${rec.namespace}/${rec.podName}`,
+          e instanceof Error ? e.message : String(e),
+        );
       }
       if (settings) this.writeDatapath(rec, settings);
     } catch (e) {
@@ -271,7 +344,10 @@ export class CniServer {
       throw e;
     }
     return {
-      interfaces: [{ name: rec.hostIfname, mac: rec.hostMac }, { name: rec.ifname, mac: rec.podMac, sandbox: rec.netns }],
+      interfaces: [
+        { name: rec.hostIfname, mac: rec.hostMac },
+        { name: rec.ifname, mac: rec.podMac, sandbox: rec.netns },
+      ],
       ips: [{ address: `${rec.ip}/32`, gateway: cidr.routerIp, interface: 1 }],
       routes: [{ dst: '0.0.0.0/0', gw: cidr.routerIp }],
     };
@@ -288,7 +364,8 @@ export class CniServer {
       identity: settings?.identity ?? keep?.identity ?? IDENTITY_INIT,
       flags: settings?.flags ?? keep?.flags ?? 0,
       mode: settings?.mode ?? keep?.mode ?? EnforcementMode.DEFAULT,
-      mac: rec.podMac, nodeMac: rec.hostMac,
+      mac: rec.podMac,
+      nodeMac: rec.hostMac,
     });
     this.dp.maps.endpointsByIp.update(rec.ip, rec.hostIfindex);
   }
@@ -299,11 +376,15 @@ export class CniServer {
       try {
         await this.hooks.onEndpointDeleted?.(eventOf(rec));
       } catch (e) {
-        this.log.error('onEndpointDeleted failed; removing the endpoint anyway', { containerId: rec.containerId, error: (e as Error).message });
+        this.log.error('onEndpointDeleted failed; removing the endpoint anyway', {
+          containerId: rec.containerId,
+          error: (e as Error).message,
+        });
       }
     }
     if (this.dp.maps.endpointsByIp.lookup(rec.ip) === rec.hostIfindex) this.dp.maps.endpointsByIp.delete(rec.ip);
-    if (rec.hostIfindex && this.dp.maps.endpoints.lookup(rec.hostIfindex)?.epId === rec.epId) this.dp.maps.endpoints.delete(rec.hostIfindex);
+    if (rec.hostIfindex && this.dp.maps.endpoints.lookup(rec.hostIfindex)?.epId === rec.epId)
+      this.dp.maps.endpoints.delete(rec.hostIfindex);
     this.dp.deleteEndpointPolicy(rec.epId);
     await removeVeth(rec.hostIfname);
     delete this.state.endpoints[attachmentKey(rec.containerId, rec.ifname)];
@@ -320,32 +401,54 @@ export class CniServer {
   private async check(req: CniRequest): Promise<void> {
     const cidr = this.requireCidr();
     const rec = this.state.endpoints[attachmentKey(req.containerId, req.ifname)];
-    if (!rec) throw new CniError(CniErrorCode.UNKNOWN_CONTAINER, `no endpoint for container ${req.containerId} interface ${req.ifname}`);
+    if (!rec)
+      throw new CniError(
+        CniErrorCode.UNKNOWN_CONTAINER,
+        `no endpoint for container ${req.containerId} interface ${req.ifname}`,
+      );
     const problems: string[] = [];
     if (rec.netns !== req.netns) problems.push(`the endpoint was added in ${rec.netns}, not ${req.netns}`);
     const prevIps = req.config.prevResult?.ips?.map((i) => i.address) ?? [];
-    if (req.config.prevResult && !prevIps.includes(`${rec.ip}/32`)) problems.push(`prevResult has ${prevIps.join(', ') || 'no address'}, the endpoint has ${rec.ip}/32`);
+    if (req.config.prevResult && !prevIps.includes(`${rec.ip}/32`))
+      problems.push(`prevResult has ${prevIps.join(', ') || 'no address'}, the endpoint has ${rec.ip}/32`);
     problems.push(...(await checkVeth(this.vethSpec(rec, cidr))));
     if (problems.length === 0) {
-      if (this.dp.addon.tcQuery(rec.hostIfindex, 'ingress', 1, 1) === null || this.dp.addon.tcQuery(rec.hostIfindex, 'egress', 1, 1) === null) {
+      if (
+        this.dp.addon.tcQuery(rec.hostIfindex, 'ingress', 1, 1) === null ||
+        this.dp.addon.tcQuery(rec.hostIfindex, 'egress', 1, 1) === null
+      ) {
         problems.push(`the datapath programs are not attached to ${rec.hostIfname}`);
       }
-      if (this.dp.maps.endpoints.lookup(rec.hostIfindex)?.epId !== rec.epId) problems.push(`cilium_lxc has no entry for endpoint ${rec.epId}`);
-      if (this.dp.maps.endpointsByIp.lookup(rec.ip) !== rec.hostIfindex) problems.push(`cilium_lxc_ip has no entry for ${rec.ip}`);
+      if (this.dp.maps.endpoints.lookup(rec.hostIfindex)?.epId !== rec.epId)
+        problems.push(`cilium_lxc has no entry for endpoint ${rec.epId}`);
+      if (this.dp.maps.endpointsByIp.lookup(rec.ip) !== rec.hostIfindex)
+        problems.push(`cilium_lxc_ip has no entry for ${rec.ip}`);
     }
-    if (problems.length) throw new CniError(CniErrorCode.CHECK_FAILED, `endpoint ${rec.epId} (${rec.namespace}/${rec.podName}) is not as ADD left it`, problems.join('; '));
+    if (problems.length)
+      throw new CniError(
+        CniErrorCode.CHECK_FAILED,
+        `endpoint ${rec.epId} (${rec.namespace}/${rec.podName}) is not as ADD left it`,
+        problems.join('; '),
+      );
   }
 
   private status(): void {
     if (!this.cidr) throw new CniError(CniErrorCode.NOT_AVAILABLE, 'the agent has no pod CIDR for this node yet');
-    if (freeAddressCount(this.state, this.cidr) === 0) throw new CniError(CniErrorCode.NOT_AVAILABLE, `the pod CIDR ${this.cidr.cidr} is full`);
+    if (freeAddressCount(this.state, this.cidr) === 0)
+      throw new CniError(CniErrorCode.NOT_AVAILABLE, `the pod CIDR ${this.cidr.cidr} is full`);
   }
 
   private async gc(req: CniRequest): Promise<void> {
-    const valid = new Set((req.config['cni.dev/valid-attachments'] ?? []).map((a) => attachmentKey(a.containerID, a.ifname)));
+    const valid = new Set(
+      (req.config['cni.dev/valid-attachments'] ?? []).map((a) => attachmentKey(a.containerID, a.ifname)),
+    );
     for (const [key, rec] of Object.entries(this.state.endpoints)) {
       if (valid.has(key)) continue;
-      this.log.info('GC removes an attachment the runtime no longer has', { containerId: rec.containerId, namespace: rec.namespace, name: rec.podName });
+      this.log.info('GC removes an attachment the runtime no longer has', {
+        containerId: rec.containerId,
+        namespace: rec.namespace,
+        name: rec.podName,
+      });
       await this.withLock(key, () => this.del(rec.containerId, rec.ifname));
     }
   }
@@ -361,10 +464,18 @@ export class CniServer {
         this.writeDatapath(rec);
         continue;
       }
-      this.log.info('releasing an endpoint whose veth is gone', { containerId: rec.containerId, namespace: rec.namespace, name: rec.podName, ip: rec.ip });
+      this.log.info('releasing an endpoint whose veth is gone', {
+        containerId: rec.containerId,
+        namespace: rec.namespace,
+        name: rec.podName,
+        ip: rec.ip,
+      });
       await this.undo(rec, true);
     }
     this.save();
-    this.log.info('CNI state restored', { endpoints: Object.keys(this.state.endpoints).length, podCidr: this.state.podCidr });
+    this.log.info('CNI state restored', {
+      endpoints: Object.keys(this.state.endpoints).length,
+      podCidr: this.state.podCidr,
+    });
   }
 }

@@ -206,7 +206,11 @@ function byAgeThenName(a: { created: number; name: string }, b: { created: numbe
 // ---------------------------------------------------------------------------------------------
 // Pools
 
-function parseBlock(b: { cidr?: string; start?: string; stop?: string }): { range: IPRange; fromCidr: boolean } | undefined {
+function parseBlock(b: {
+  cidr?: string;
+  start?: string;
+  stop?: string;
+}): { range: IPRange; fromCidr: boolean } | undefined {
   if (b.cidr) {
     const p = parsePrefix(b.cidr);
     return p ? { range: prefixRange(p), fromCidr: true } : undefined;
@@ -237,7 +241,13 @@ function buildPool(p: LBPoolInput): PoolState {
       pool.invalidBlocks.push(block.cidr ?? `${block.start ?? ''}-${block.stop ?? ''}`);
       continue;
     }
-    const r: RangeState = { pool, range: parsed.range, reserved: new Set(), taken: new Set(), cursor: parsed.range.first };
+    const r: RangeState = {
+      pool,
+      range: parsed.range,
+      reserved: new Set(),
+      taken: new Set(),
+      cursor: parsed.range.first,
+    };
     // Only CIDR blocks have a network and broadcast address; /31, /32, /127, /128 keep all of theirs.
     if (parsed.fromCidr && p.spec.allowFirstLastIPs === 'No' && rangeSize(parsed.range) > 2n) {
       r.reserved.add(parsed.range.first);
@@ -512,7 +522,12 @@ class Allocation {
       const s = formatAddr(req.family, req.value);
       const { range, foundPool } = this.findRange(svc, req, true);
       if (!range) {
-        if (foundPool) this.fail(svc, C.REASON_POOL_SELECTOR_MISMATCH, `The pool with the CIDR containing '${s}', doesn't select this service`);
+        if (foundPool)
+          this.fail(
+            svc,
+            C.REASON_POOL_SELECTOR_MISMATCH,
+            `The pool with the CIDR containing '${s}', doesn't select this service`,
+          );
         else this.fail(svc, C.REASON_NO_POOL, `No pool exists with a CIDR containing '${s}'`);
         continue;
       }
@@ -524,7 +539,11 @@ class Allocation {
         }
         const why = this.firstIncompatibility(g, svc);
         if (why) {
-          this.fail(svc, C.REASON_ALREADY_ALLOCATED_INCOMPATIBLE, `The IP '${s}' is already allocated to an incompatible service. Reason: ${why}`);
+          this.fail(
+            svc,
+            C.REASON_ALREADY_ALLOCATED_INCOMPATIBLE,
+            `The IP '${s}' is already allocated to an incompatible service. Reason: ${why}`,
+          );
           continue;
         }
         this.join(svc, g);
@@ -559,7 +578,11 @@ class Allocation {
       for (const r of pool.ranges) {
         if (r.range.family !== f) continue;
         let v = r.cursor;
-        while (v <= r.range.last && (r.taken.has(v) || r.reserved.has(v) || this.groups.has(ipKey({ family: f, value: v })))) v++;
+        while (
+          v <= r.range.last &&
+          (r.taken.has(v) || r.reserved.has(v) || this.groups.has(ipKey({ family: f, value: v })))
+        )
+          v++;
         r.cursor = v;
         if (v > r.range.last) {
           full = true;
@@ -580,7 +603,11 @@ class Allocation {
       if (this.hasFamily(svc, f) || this.shareByKey(svc, f)) continue;
       const res = this.allocateNew(svc, f);
       if (res === 'full') {
-        this.fail(svc, C.REASON_OUT_OF_IPS, 'All enabled CiliumLoadBalancerIPPools that match this service ran out of allocatable IPs');
+        this.fail(
+          svc,
+          C.REASON_OUT_OF_IPS,
+          'All enabled CiliumLoadBalancerIPPools that match this service ran out of allocatable IPs',
+        );
       } else if (res === 'no_pool') {
         this.fail(svc, C.REASON_NO_POOL, 'There are no enabled CiliumLoadBalancerIPPools that match this service');
       }
@@ -637,7 +664,11 @@ function poolResult(p: PoolState): PoolResult {
   };
 }
 
-export function allocate(pools: readonly LBPoolInput[], services: readonly LBServiceInput[], options: LBIPAMOptions = {}): LBIPAMResult {
+export function allocate(
+  pools: readonly LBPoolInput[],
+  services: readonly LBServiceInput[],
+  options: LBIPAMOptions = {},
+): LBIPAMResult {
   const opts: Required<LBIPAMOptions> = {
     lbClasses: options.lbClasses ?? [C.LB_CLASS_BGP, C.LB_CLASS_L2],
     defaultIPAM: options.defaultIPAM ?? true,
@@ -671,7 +702,10 @@ export function allocate(pools: readonly LBPoolInput[], services: readonly LBSer
 
   const results: ServiceResult[] = svcs.map((svc) => {
     const satisfied = alloc.isSatisfied(svc);
-    const failure = svc.failure ?? { reason: C.REASON_NO_POOL, message: 'There are no enabled CiliumLoadBalancerIPPools that match this service' };
+    const failure = svc.failure ?? {
+      reason: C.REASON_NO_POOL,
+      message: 'There are no enabled CiliumLoadBalancerIPPools that match this service',
+    };
     return {
       key: svc.key,
       namespace: svc.namespace,
@@ -681,7 +715,10 @@ export function allocate(pools: readonly LBPoolInput[], services: readonly LBSer
       allocations: svc.allocated.map((g) => ({
         ip: formatAddr(g.ip.family, g.ip.value),
         pool: g.range.pool.name,
-        sharedWith: g.members.filter((m) => m !== svc).map((m) => m.key).sort(),
+        sharedWith: g.members
+          .filter((m) => m !== svc)
+          .map((m) => m.key)
+          .sort(),
       })),
       satisfied,
       condition: satisfied

@@ -5,9 +5,24 @@
 // key, so two passes never race each other into handing one address to two Services; a write
 // that fails is logged, the others go ahead, and the pass is retried with backoff.
 import { PatchStrategy, setHeaderOptions, type KubernetesObject, type V1Service } from '@kubernetes/client-node';
-import { allocate, isResponsible, mergeConditions, type DesiredCondition, type LBIPAMOptions, type LBPoolInput, type StatusCondition } from './allocator.ts';
+import {
+  allocate,
+  isResponsible,
+  mergeConditions,
+  type DesiredCondition,
+  type LBIPAMOptions,
+  type LBPoolInput,
+  type StatusCondition,
+} from './allocator.ts';
 import * as C from './constants.ts';
-import { KeyBackoff, resources, runPassWrites, WrittenOverlay, type ControllerContext, type PassWrite } from '../context.ts';
+import {
+  KeyBackoff,
+  resources,
+  runPassWrites,
+  WrittenOverlay,
+  type ControllerContext,
+  type PassWrite,
+} from '../context.ts';
 import { QueueController } from '../lifecycle.ts';
 import type { ResilientInformer } from '../../lib/informer.ts';
 
@@ -32,7 +47,10 @@ function sameIPs(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((ip, i) => ip === b[i]);
 }
 
-function sameCondition(a: { status?: string; reason?: string; message?: string } | undefined, b: DesiredCondition): boolean {
+function sameCondition(
+  a: { status?: string; reason?: string; message?: string } | undefined,
+  b: DesiredCondition,
+): boolean {
   return !!a && a.status === b.status && (a.reason ?? '') === b.reason && (a.message ?? '') === b.message;
 }
 
@@ -44,7 +62,13 @@ function sameConditions(a: readonly StatusCondition[] | undefined, b: readonly S
   if ((a ?? []).length !== b.length) return false;
   return b.every((d) => {
     const c = (a ?? []).find((x) => x.type === d.type);
-    return !!c && c.status === d.status && (c.reason ?? '') === d.reason && (c.message ?? '') === d.message && c.observedGeneration === d.observedGeneration;
+    return (
+      !!c &&
+      c.status === d.status &&
+      (c.reason ?? '') === d.reason &&
+      (c.message ?? '') === d.message &&
+      c.observedGeneration === d.observedGeneration
+    );
   });
 }
 
@@ -67,7 +91,9 @@ export class LBIPAMController extends QueueController {
     this.#services.on((type, svc) => {
       if (type === 'delete') this.#svcWritten.delete(`${svc.metadata?.namespace}/${svc.metadata?.name}`);
       // Services that are not ours and carry none of our status are no business of LB-IPAM.
-      const ours = isResponsible(svc, opts) || (svc.status?.conditions ?? []).some((c) => c.type === C.CONDITION_REQUEST_SATISFIED);
+      const ours =
+        isResponsible(svc, opts) ||
+        (svc.status?.conditions ?? []).some((c) => c.type === C.CONDITION_REQUEST_SATISFIED);
       if (ours) this.#trigger();
     });
   }
@@ -101,7 +127,13 @@ export class LBIPAMController extends QueueController {
     const log = this.ctx.log;
     const pools = this.#pools.list().map((p) => {
       const written = this.#poolWritten.get(p.metadata?.name ?? '', p.metadata?.resourceVersion);
-      return written ? { ...p, metadata: { ...p.metadata, resourceVersion: written.resourceVersion }, status: { ...p.status, conditions: written.conditions } } : p;
+      return written
+        ? {
+            ...p,
+            metadata: { ...p.metadata, resourceVersion: written.resourceVersion },
+            status: { ...p.status, conditions: written.conditions },
+          }
+        : p;
     });
     const services = this.#services.list().map((s) => this.#effectiveService(s));
     const result = allocate(pools, services, this.#opts);
@@ -120,8 +152,14 @@ export class LBIPAMController extends QueueController {
         lastTransitionTime: current && current.status === r.condition.status ? String(current.lastTransitionTime) : now,
         ...(svc.metadata?.generation !== undefined ? { observedGeneration: svc.metadata.generation } : {}),
       };
-      const status: ServiceStatus = { loadBalancer: { ingress: r.ingressIPs.map((ip) => ({ ip })) }, conditions: [condition as never] };
-      writes.push({ what: `Service ${r.key}`, run: () => this.#applyServiceStatus(r.namespace, r.name, status, r.ingressIPs) });
+      const status: ServiceStatus = {
+        loadBalancer: { ingress: r.ingressIPs.map((ip) => ({ ip })) },
+        conditions: [condition as never],
+      };
+      writes.push({
+        what: `Service ${r.key}`,
+        run: () => this.#applyServiceStatus(r.namespace, r.name, status, r.ingressIPs),
+      });
     }
     for (const r of result.released) {
       writes.push({ what: `Service ${r.key}`, run: () => this.#applyServiceStatus(r.namespace, r.name, {}, []) });
@@ -176,7 +214,14 @@ export class LBIPAMController extends QueueController {
     this.ctx.assertLeader(`write the status of CiliumLoadBalancerIPPool ${name}`);
     const r = resources.lbPools;
     const rv = await this.ctx.patchStatus(
-      { group: r.group, version: r.version, plural: r.plural, kind: r.kind, name, resourceVersion: pool.metadata?.resourceVersion ?? '' },
+      {
+        group: r.group,
+        version: r.version,
+        plural: r.plural,
+        kind: r.kind,
+        name,
+        resourceVersion: pool.metadata?.resourceVersion ?? '',
+      },
       { conditions },
     );
     this.ctx.metrics.writes.inc({ controller: this.name, kind: r.kind });

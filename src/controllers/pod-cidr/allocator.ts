@@ -60,7 +60,8 @@ export interface PodCIDRResult {
 }
 
 /** Text of Kubernetes' cidrset error, which Cilium's operator writes to the node when a pool runs out. */
-export const ERR_NO_REMAINING_CIDRS = 'CIDR allocation failed; there are no remaining CIDRs left to allocate in the accepted range';
+export const ERR_NO_REMAINING_CIDRS =
+  'CIDR allocation failed; there are no remaining CIDRs left to allocate in the accepted range';
 
 interface ClusterPool {
   prefix: Prefix;
@@ -93,15 +94,25 @@ function buildFamily(family: Family, cfg: FamilyPoolConfig | undefined, errors: 
     }
     const r = prefixRange(p);
     const normalized = rangeAsPrefix(r)!;
-    if (fam.pools.some((q) => q.prefix.addr.value === normalized.addr.value && q.prefix.bits === normalized.bits)) continue;
-    fam.pools.push({ prefix: normalized, maskSize: cfg.maskSize, used: new Set(), count: 1n << BigInt(cfg.maskSize - p.bits), cursor: 0n });
+    if (fam.pools.some((q) => q.prefix.addr.value === normalized.addr.value && q.prefix.bits === normalized.bits))
+      continue;
+    fam.pools.push({
+      prefix: normalized,
+      maskSize: cfg.maskSize,
+      used: new Set(),
+      count: 1n << BigInt(cfg.maskSize - p.bits),
+      cursor: 0n,
+    });
   }
   return fam;
 }
 
 function subnetPrefix(pool: ClusterPool, index: bigint): Prefix {
   const shift = BigInt(familyBits(pool.prefix.addr.family) - pool.maskSize);
-  return { addr: { family: pool.prefix.addr.family, value: pool.prefix.addr.value + (index << shift) }, bits: pool.maskSize };
+  return {
+    addr: { family: pool.prefix.addr.family, value: pool.prefix.addr.value + (index << shift) },
+    bits: pool.maskSize,
+  };
 }
 
 /** Where an existing pod CIDR sits in the cluster pools, or why it cannot be kept. */
@@ -111,7 +122,8 @@ function locate(fam: FamilyPools, p: Prefix): { pool: ClusterPool; index: bigint
   for (const pool of fam.pools) {
     const pr = prefixRange(pool.prefix);
     if (r.first < pr.first || r.last > pr.last) continue;
-    if (p.bits !== pool.maskSize) return `prefix length /${p.bits} differs from the configured mask size /${pool.maskSize}`;
+    if (p.bits !== pool.maskSize)
+      return `prefix length /${p.bits} differs from the configured mask size /${pool.maskSize}`;
     const shift = BigInt(familyBits(p.addr.family) - pool.maskSize);
     return { pool, index: (r.first - pr.first) >> shift };
   }

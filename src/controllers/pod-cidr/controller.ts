@@ -6,7 +6,14 @@
 // free for the next pass because the allocator rebuilds from the nodes that exist.
 import { PatchStrategy, setHeaderOptions, type KubernetesObject } from '@kubernetes/client-node';
 import { allocatePodCIDRs, type PodCIDRConfig } from './allocator.ts';
-import { KeyBackoff, resources, runPassWrites, WrittenOverlay, type ControllerContext, type PassWrite } from '../context.ts';
+import {
+  KeyBackoff,
+  resources,
+  runPassWrites,
+  WrittenOverlay,
+  type ControllerContext,
+  type PassWrite,
+} from '../context.ts';
 import { QueueController } from '../lifecycle.ts';
 import type { ResilientInformer } from '../../lib/informer.ts';
 
@@ -84,7 +91,8 @@ export class PodCIDRController extends QueueController {
     const cfgErrors = result.configErrors.join('; ');
     if (cfgErrors !== this.#reportedConfigErrors) {
       this.#reportedConfigErrors = cfgErrors;
-      if (cfgErrors) log.error('pod-CIDR configuration problems; those cluster CIDRs are skipped', { errors: result.configErrors });
+      if (cfgErrors)
+        log.error('pod-CIDR configuration problems; those cluster CIDRs are skipped', { errors: result.configErrors });
     }
     for (const u of result.usage) {
       this.ctx.metrics.podCIDRsUsed.set({ family: `ipv${u.family}` }, Number(u.used));
@@ -94,7 +102,8 @@ export class PodCIDRController extends QueueController {
     const writes: PassWrite[] = [];
     for (const r of result.nodes) {
       const k = known.get(r.name)!;
-      for (const d of r.dropped) log.warn('pod CIDR dropped', { kind: 'CiliumNode', name: r.name, cidr: d.cidr, reason: d.reason });
+      for (const d of r.dropped)
+        log.warn('pod CIDR dropped', { kind: 'CiliumNode', name: r.name, cidr: d.cidr, reason: d.reason });
       const specChanged = r.changed;
       const errorChanged = (k.error ?? '') !== r.error;
       if (!specChanged && !errorChanged) continue;
@@ -151,6 +160,10 @@ export class PodCIDRController extends QueueController {
 
   #remember(name: string, obj: CiliumNodeObject): void {
     const rv = obj.metadata?.resourceVersion ?? '';
-    this.#written.set(name, rv, { resourceVersion: rv, podCIDRs: obj.spec?.ipam?.podCIDRs, error: obj.status?.ipam?.['operator-status']?.error });
+    this.#written.set(name, rv, {
+      resourceVersion: rv,
+      podCIDRs: obj.spec?.ipam?.podCIDRs,
+      error: obj.status?.ipam?.['operator-status']?.error,
+    });
   }
 }

@@ -27,14 +27,24 @@ export function parsePort(port: string): ParsedPort {
     const digits = port.replaceAll('_', '');
     const octal = digits.length > 1 && digits[0] === '0';
     if (octal && /[89]/.test(digits)) {
-      return { kind: 'invalid', reason: `"${port}" starts with 0, so it is read as an octal number, and 8 and 9 are not octal digits; write it without the leading zeros` };
+      return {
+        kind: 'invalid',
+        reason: `"${port}" starts with 0, so it is read as an octal number, and 8 and 9 are not octal digits; write it without the leading zeros`,
+      };
     }
-    if (port.includes('_') && octal) return { kind: 'invalid', reason: `"${port}" is not a plain number; write it as digits only` };
+    if (port.includes('_') && octal)
+      return { kind: 'invalid', reason: `"${port}" is not a plain number; write it as digits only` };
     const value = octal ? parseInt(digits, 8) : Number(digits);
-    if (value > MAX_PORT) return { kind: 'invalid', reason: `port ${value} is out of range: use a number from 0 to ${MAX_PORT}` };
+    if (value > MAX_PORT)
+      return { kind: 'invalid', reason: `port ${value} is out of range: use a number from 0 to ${MAX_PORT}` };
     return { kind: 'number', value, octal };
   }
-  if (port === '') return { kind: 'invalid', reason: `the port is empty: give a number from 0 to ${MAX_PORT} or a port name` };
-  if (/^-?[0-9]+$/.test(port)) return { kind: 'invalid', reason: `port ${port} is out of range: use a number from 0 to ${MAX_PORT}` };
-  return { kind: 'invalid', reason: `"${port}" is neither a number from 0 to ${MAX_PORT} nor a valid port name: ${svcNameRules}` };
+  if (port === '')
+    return { kind: 'invalid', reason: `the port is empty: give a number from 0 to ${MAX_PORT} or a port name` };
+  if (/^-?[0-9]+$/.test(port))
+    return { kind: 'invalid', reason: `port ${port} is out of range: use a number from 0 to ${MAX_PORT}` };
+  return {
+    kind: 'invalid',
+    reason: `"${port}" is neither a number from 0 to ${MAX_PORT} nor a valid port name: ${svcNameRules}`,
+  };
 }

@@ -5,8 +5,14 @@ export const Proto = { ANY: 0, ICMP: 1, IGMP: 2, TCP: 6, UDP: 17, ICMPV6: 58, VR
 
 /** How each protocol number prints (Cilium's and Hubble's spelling). */
 export const protocolNames: Readonly<Record<number, string>> = {
-  [Proto.ANY]: 'ANY', [Proto.ICMP]: 'ICMP', [Proto.IGMP]: 'IGMP', [Proto.TCP]: 'TCP', [Proto.UDP]: 'UDP',
-  [Proto.ICMPV6]: 'ICMPv6', [Proto.VRRP]: 'VRRP', [Proto.SCTP]: 'SCTP',
+  [Proto.ANY]: 'ANY',
+  [Proto.ICMP]: 'ICMP',
+  [Proto.IGMP]: 'IGMP',
+  [Proto.TCP]: 'TCP',
+  [Proto.UDP]: 'UDP',
+  [Proto.ICMPV6]: 'ICMPv6',
+  [Proto.VRRP]: 'VRRP',
+  [Proto.SCTP]: 'SCTP',
 };
 
 /** Protocols without ports (Cilium's extended IP protocols): a rule naming them matches the whole protocol. */
@@ -54,19 +60,49 @@ export function protocolNumber(p: number | string): number | undefined {
 
 /** ICMP type names as Cilium accepts them (pkg/policy/api/icmp.go), by family. */
 export const icmpTypesV4: Readonly<Record<string, number>> = {
-  EchoReply: 0, DestinationUnreachable: 3, Redirect: 5, Echo: 8, EchoRequest: 8, RouterAdvertisement: 9,
-  RouterSelection: 10, TimeExceeded: 11, ParameterProblem: 12, Timestamp: 13, TimestampReply: 14, Photuris: 40,
-  ExtendedEchoRequest: 42, ExtendedEchoReply: 43,
+  EchoReply: 0,
+  DestinationUnreachable: 3,
+  Redirect: 5,
+  Echo: 8,
+  EchoRequest: 8,
+  RouterAdvertisement: 9,
+  RouterSelection: 10,
+  TimeExceeded: 11,
+  ParameterProblem: 12,
+  Timestamp: 13,
+  TimestampReply: 14,
+  Photuris: 40,
+  ExtendedEchoRequest: 42,
+  ExtendedEchoReply: 43,
 };
 export const icmpTypesV6: Readonly<Record<string, number>> = {
-  DestinationUnreachable: 1, PacketTooBig: 2, TimeExceeded: 3, ParameterProblem: 4, EchoRequest: 128, EchoReply: 129,
-  MulticastListenerQuery: 130, MulticastListenerReport: 131, MulticastListenerDone: 132, RouterSolicitation: 133,
-  RouterAdvertisement: 134, NeighborSolicitation: 135, NeighborAdvertisement: 136, RedirectMessage: 137,
-  RouterRenumbering: 138, ICMPNodeInformationQuery: 139, ICMPNodeInformationResponse: 140,
-  InverseNeighborDiscoverySolicitation: 141, InverseNeighborDiscoveryAdvertisement: 142,
-  HomeAgentAddressDiscoveryRequest: 144, HomeAgentAddressDiscoveryReply: 145, MobilePrefixSolicitation: 146,
-  MobilePrefixAdvertisement: 147, DuplicateAddressRequestCodeSuffix: 157, DuplicateAddressConfirmationCodeSuffix: 158,
-  ExtendedEchoRequest: 160, ExtendedEchoReply: 161,
+  DestinationUnreachable: 1,
+  PacketTooBig: 2,
+  TimeExceeded: 3,
+  ParameterProblem: 4,
+  EchoRequest: 128,
+  EchoReply: 129,
+  MulticastListenerQuery: 130,
+  MulticastListenerReport: 131,
+  MulticastListenerDone: 132,
+  RouterSolicitation: 133,
+  RouterAdvertisement: 134,
+  NeighborSolicitation: 135,
+  NeighborAdvertisement: 136,
+  RedirectMessage: 137,
+  RouterRenumbering: 138,
+  ICMPNodeInformationQuery: 139,
+  ICMPNodeInformationResponse: 140,
+  InverseNeighborDiscoverySolicitation: 141,
+  InverseNeighborDiscoveryAdvertisement: 142,
+  HomeAgentAddressDiscoveryRequest: 144,
+  HomeAgentAddressDiscoveryReply: 145,
+  MobilePrefixSolicitation: 146,
+  MobilePrefixAdvertisement: 147,
+  DuplicateAddressRequestCodeSuffix: 157,
+  DuplicateAddressConfirmationCodeSuffix: 158,
+  ExtendedEchoRequest: 160,
+  ExtendedEchoReply: 161,
 };
 
 /** The largest ICMP type. */

@@ -58,6 +58,9 @@ export function caseTypos(o: Obj, known: readonly string[]): Array<{ key: string
 
 export function caseTypoWarnings(o: Obj, known: readonly string[], path: string): ValidationIssue[] {
   return caseTypos(o, known).map(({ key, field }) =>
-    warning(at(path, key), `${show(key)} is not a field (field names are case-sensitive), so the API server drops it and it has no effect: write ${field}`),
+    warning(
+      at(path, key),
+      `${show(key)} is not a field (field names are case-sensitive), so the API server drops it and it has no effect: write ${field}`,
+    ),
   );
 }

@@ -4,7 +4,17 @@
 
 import { at, error, warning, type ValidationIssue } from '../issues.ts';
 import { arr, obj, show, str } from './json.ts';
-import { canonical, familyName, formatAddr, isCanonical, parseAddr, parsePrefix, prefixRange, rangesOverlap, type IPRange } from '../../lib/ip.ts';
+import {
+  canonical,
+  familyName,
+  formatAddr,
+  isCanonical,
+  parseAddr,
+  parsePrefix,
+  prefixRange,
+  rangesOverlap,
+  type IPRange,
+} from '../../lib/ip.ts';
 import { checkSelector } from './selector.ts';
 
 interface Range extends IPRange {
@@ -19,7 +29,12 @@ export function lbPoolSemantics(doc: unknown): ValidationIssue[] {
   const ranges: Range[] = [];
   const blocks = arr(spec.blocks);
   if (Array.isArray(spec.blocks) && blocks.length === 0) {
-    out.push(warning(at('spec', 'blocks'), 'the pool has no blocks, so it has no addresses to hand out: add a block such as {cidr: 192.0.2.0/28} or {start: 192.0.2.10, stop: 192.0.2.20}'));
+    out.push(
+      warning(
+        at('spec', 'blocks'),
+        'the pool has no blocks, so it has no addresses to hand out: add a block such as {cidr: 192.0.2.0/28} or {start: 192.0.2.10, stop: 192.0.2.20}',
+      ),
+    );
   }
   blocks.forEach((b, i) => {
     const block = obj(b);
@@ -29,12 +44,22 @@ export function lbPoolSemantics(doc: unknown): ValidationIssue[] {
     const start = str(block.start) || undefined;
     const stop = str(block.stop) || undefined;
     if (cidr && (start || stop)) {
-      out.push(error(bp, 'a block is either a cidr or a start/stop range, not both: keep cidr and remove start/stop, or the other way round, or make them two blocks'));
+      out.push(
+        error(
+          bp,
+          'a block is either a cidr or a start/stop range, not both: keep cidr and remove start/stop, or the other way round, or make them two blocks',
+        ),
+      );
       return;
     }
     if (!cidr && !start) {
       out.push(
-        error(bp, stop ? 'stop without start: set start to the first address of the range (start alone stands for a single address)' : 'the block is empty: set cidr (e.g. 192.0.2.0/28) or start and stop (e.g. 192.0.2.10 to 192.0.2.20)'),
+        error(
+          bp,
+          stop
+            ? 'stop without start: set start to the first address of the range (start alone stands for a single address)'
+            : 'the block is empty: set cidr (e.g. 192.0.2.0/28) or start and stop (e.g. 192.0.2.10 to 192.0.2.20)',
+        ),
       );
       return;
     }
@@ -42,16 +67,28 @@ export function lbPoolSemantics(doc: unknown): ValidationIssue[] {
       const p = parsePrefix(cidr);
       if (!p) {
         const a = parseAddr(cidr);
-        out.push(error(at(bp, 'cidr'), a ? `cidr ${show(cidr)} has no prefix length: write ${cidr}/${a.family === 4 ? 32 : 128}, or use start for a single address` : `cidr ${show(cidr)} is not an IP prefix: write e.g. 192.0.2.0/28 or 2001:db8::/120`));
+        out.push(
+          error(
+            at(bp, 'cidr'),
+            a
+              ? `cidr ${show(cidr)} has no prefix length: write ${cidr}/${a.family === 4 ? 32 : 128}, or use start for a single address`
+              : `cidr ${show(cidr)} is not an IP prefix: write e.g. 192.0.2.0/28 or 2001:db8::/120`,
+          ),
+        );
         return;
       }
-      if (!isCanonical(p)) out.push(warning(at(bp, 'cidr'), `${cidr} has host bits set, so the block is ${canonical(p)}: write ${canonical(p)}`));
+      if (!isCanonical(p))
+        out.push(
+          warning(at(bp, 'cidr'), `${cidr} has host bits set, so the block is ${canonical(p)}: write ${canonical(p)}`),
+        );
       ranges.push({ index: i, ...prefixRange(p), text: canonical(p) });
       return;
     }
     const a = parseAddr(start ?? '');
     if (!a) {
-      out.push(error(at(bp, 'start'), `start ${show(start)} is not an IP address: write e.g. 192.0.2.10 or 2001:db8::10`));
+      out.push(
+        error(at(bp, 'start'), `start ${show(start)} is not an IP address: write e.g. 192.0.2.10 or 2001:db8::10`),
+      );
       return;
     }
     if (!stop) {
@@ -60,15 +97,27 @@ export function lbPoolSemantics(doc: unknown): ValidationIssue[] {
     }
     const z = parseAddr(stop);
     if (!z) {
-      out.push(error(at(bp, 'stop'), `stop ${show(stop)} is not an IP address: write the last address of the range, e.g. 192.0.2.20`));
+      out.push(
+        error(
+          at(bp, 'stop'),
+          `stop ${show(stop)} is not an IP address: write the last address of the range, e.g. 192.0.2.20`,
+        ),
+      );
       return;
     }
     if (z.family !== a.family) {
-      out.push(error(at(bp, 'stop'), `stop ${stop} is ${familyName(z.family)} but start ${start} is ${familyName(a.family)}: a range lies within one family; use two blocks for two families`));
+      out.push(
+        error(
+          at(bp, 'stop'),
+          `stop ${stop} is ${familyName(z.family)} but start ${start} is ${familyName(a.family)}: a range lies within one family; use two blocks for two families`,
+        ),
+      );
       return;
     }
     if (z.value < a.value) {
-      out.push(error(at(bp, 'stop'), `stop ${stop} comes before start ${start}: swap them, or set stop to ${start} or later`));
+      out.push(
+        error(at(bp, 'stop'), `stop ${stop} comes before start ${start}: swap them, or set stop to ${start} or later`),
+      );
       return;
     }
     ranges.push({ index: i, family: a.family, first: a.value, last: z.value, text: `${start}-${stop}` });
@@ -81,7 +130,12 @@ export function lbPoolSemantics(doc: unknown): ValidationIssue[] {
         const lo = q.first > r.first ? q.first : r.first;
         const hi = q.last < r.last ? q.last : r.last;
         const shared = lo === hi ? formatAddr(r.family, lo) : `${formatAddr(r.family, lo)}-${formatAddr(r.family, hi)}`;
-        out.push(error(at('spec', 'blocks', r.index), `${r.text} overlaps blocks[${q.index}] (${q.text}) in ${shared}: make the blocks disjoint, or merge them into one`));
+        out.push(
+          error(
+            at('spec', 'blocks', r.index),
+            `${r.text} overlaps blocks[${q.index}] (${q.text}) in ${shared}: make the blocks disjoint, or merge them into one`,
+          ),
+        );
         break;
       }
     }

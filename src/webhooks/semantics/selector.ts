@@ -42,7 +42,7 @@ export function labelKeyProblem(key: string, allowSource = true): string | undef
 
 export function labelValueProblem(v: string): string | undefined {
   if (v.length > 63 || !labelValue.test(v)) {
-    return 'a label value is at most 63 characters of letters, digits, \'-\', \'_\' and \'.\', starting and ending with a letter or digit (or empty)';
+    return "a label value is at most 63 characters of letters, digits, '-', '_' and '.', starting and ending with a letter or digit (or empty)";
   }
   return undefined;
 }
@@ -74,7 +74,12 @@ export function checkSelector(sel: unknown, path: string, allowSource = true): V
     const canon = op === undefined ? undefined : operators.find((o) => o.toLowerCase() === op.toLowerCase());
     if (op !== undefined && canon !== op) {
       out.push(
-        error(at(ep, 'operator'), canon ? `operator ${show(op)} must be written ${canon}: operators are case-sensitive (In, NotIn, Exists, DoesNotExist)` : `operator ${show(op)} is not a label selector operator: use In, NotIn, Exists or DoesNotExist`),
+        error(
+          at(ep, 'operator'),
+          canon
+            ? `operator ${show(op)} must be written ${canon}: operators are case-sensitive (In, NotIn, Exists, DoesNotExist)`
+            : `operator ${show(op)} is not a label selector operator: use In, NotIn, Exists or DoesNotExist`,
+        ),
       );
     }
     const values = Array.isArray(e.values) ? e.values : undefined;
@@ -82,12 +87,20 @@ export function checkSelector(sel: unknown, path: string, allowSource = true): V
     if (op === 'In' || op === 'NotIn') {
       if (n === 0) {
         out.push(
-          error(at(ep, 'values'), `operator ${op} needs at least one value: list the values to compare with, or use ${op === 'In' ? 'Exists' : 'DoesNotExist'} to test only for the label`),
+          error(
+            at(ep, 'values'),
+            `operator ${op} needs at least one value: list the values to compare with, or use ${op === 'In' ? 'Exists' : 'DoesNotExist'} to test only for the label`,
+          ),
         );
       }
     } else if (op === 'Exists' || op === 'DoesNotExist') {
       if (n > 0) {
-        out.push(error(at(ep, 'values'), `operator ${op} takes no values, but ${n} are given: remove values, or use ${op === 'Exists' ? 'In' : 'NotIn'} to compare with them`));
+        out.push(
+          error(
+            at(ep, 'values'),
+            `operator ${op} takes no values, but ${n} are given: remove values, or use ${op === 'Exists' ? 'In' : 'NotIn'} to compare with them`,
+          ),
+        );
       }
     }
     (values ?? []).forEach((v, j) => {

@@ -6,7 +6,14 @@ import { ciliumNodeAddresses } from '../../../src/agent/node.ts';
 import { DeltaCounter } from '../../../src/agent/metrics.ts';
 
 test("CiliumNode addresses: the Node's InternalIP, then the pod CIDR's router address as CiliumInternalIP", () => {
-  const node = { status: { addresses: [{ type: 'Hostname', address: 'n1' }, { type: 'InternalIP', address: '192.168.1.1' }] } };
+  const node = {
+    status: {
+      addresses: [
+        { type: 'Hostname', address: 'n1' },
+        { type: 'InternalIP', address: '192.168.1.1' },
+      ],
+    },
+  };
   assert.deepEqual(ciliumNodeAddresses(node, '10.0.1.0/24'), [
     { type: 'InternalIP', ip: '192.168.1.1' },
     { type: 'CiliumInternalIP', ip: '10.0.1.1' },

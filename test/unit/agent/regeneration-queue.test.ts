@@ -57,7 +57,14 @@ test('a failed regeneration is retried with backoff until it succeeds; the other
   await recovered;
   await q.idle();
   assert.deepEqual(done.sort(), [1, 2, 3]);
-  assert.deepEqual(failures.map((f) => [f.id, f.attempts, f.retryInMs]), [[1, 1, 10], [1, 2, 20], [1, 3, 40]]);
+  assert.deepEqual(
+    failures.map((f) => [f.id, f.attempts, f.retryInMs]),
+    [
+      [1, 1, 10],
+      [1, 2, 20],
+      [1, 3, 40],
+    ],
+  );
   const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!);
   assert.ok(gaps[0]! >= 9 && gaps[1]! >= 19 && gaps[2]! >= 39, `gaps ${gaps.map((g) => g.toFixed(0)).join(', ')}`);
   assert.equal(q.failures(1), 0, 'the success resets the failure count');

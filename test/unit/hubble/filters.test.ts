@@ -2,17 +2,44 @@
 // combinations (any whitelist filter, no blacklist filter; all fields of one filter; any value).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileFilter, compileFilters, parseSelector, FilterError, type FlowFilter } from '../../../src/hubble/filters.ts';
+import {
+  compileFilter,
+  compileFilters,
+  parseSelector,
+  FilterError,
+  type FlowFilter,
+} from '../../../src/hubble/filters.ts';
 import type { Flow } from '../../../src/hubble/flow.ts';
 import { flow, denied } from './fixtures.ts';
 
 // x/a-7d9f (300, 10.0.0.1:51234) -> y/b-5c4e (301, 10.0.1.2:80), TCP SYN, ingress, forwarded
 const fwd = flow();
 const drop = denied();
-const udp = flow({ protocol: 17, sport: 40000, dport: 53, srcIdentity: 302, saddr: '10.0.1.3', dstIdentity: 2, daddr: '1.1.1.1', direction: 'egress' });
-const icmp6 = flow({ protocol: 58, family: 6, saddr: 'fd00::1', daddr: 'fd00::1:2', icmpType: 128, sport: 0, dport: 0 });
+const udp = flow({
+  protocol: 17,
+  sport: 40000,
+  dport: 53,
+  srcIdentity: 302,
+  saddr: '10.0.1.3',
+  dstIdentity: 2,
+  daddr: '1.1.1.1',
+  direction: 'egress',
+});
+const icmp6 = flow({
+  protocol: 58,
+  family: 6,
+  saddr: 'fd00::1',
+  daddr: 'fd00::1:2',
+  icmpType: 128,
+  sport: 0,
+  dport: 0,
+});
 const reply = flow({ ctState: 2, tcpFlags: 16 | 2 });
-const http: Flow = { ...flow(), l7: { type: 'REQUEST', http: { code: 503, method: 'GET', url: 'http://b/api/v1' } }, source_names: ['api.example.com'] };
+const http: Flow = {
+  ...flow(),
+  l7: { type: 'REQUEST', http: { code: 503, method: 'GET', url: 'http://b/api/v1' } },
+  source_names: ['api.example.com'],
+};
 
 const cases: [string, FlowFilter, Flow, boolean][] = [
   ['source_ip exact', { source_ip: ['10.0.0.1'] }, fwd, true],
@@ -73,7 +100,12 @@ const cases: [string, FlowFilter, Flow, boolean][] = [
   ['http_path regex', { http_path: ['^/api/'] }, http, true],
   ['uuid', { uuid: ['nope'] }, fwd, false],
   ['all fields must match (hit)', { source_pod: ['x/'], verdict: ['FORWARDED'], destination_port: ['80'] }, fwd, true],
-  ['all fields must match (one misses)', { source_pod: ['x/'], verdict: ['DROPPED'], destination_port: ['80'] }, fwd, false],
+  [
+    'all fields must match (one misses)',
+    { source_pod: ['x/'], verdict: ['DROPPED'], destination_port: ['80'] },
+    fwd,
+    false,
+  ],
   ['empty filter matches all', {}, fwd, true],
 ];
 
@@ -93,13 +125,23 @@ test('whitelist: any filter; blacklist: none; both together', () => {
 
 test('bad values are FilterErrors, not silent mismatches', () => {
   for (const ff of [
-    { source_ip: ['10.0.0.300'] }, { destination_ip: ['10.0.0.0/33'] }, { destination_port: ['http'] },
-    { destination_port: ['70000'] }, { protocol: ['quic'] }, { source_pod: [''] }, { source_label: ['app in (a'] },
-    { node_name: ['a/b/c'] }, { http_path: ['('] }, { http_status_code: ['99'] },
+    { source_ip: ['10.0.0.300'] },
+    { destination_ip: ['10.0.0.0/33'] },
+    { destination_port: ['http'] },
+    { destination_port: ['70000'] },
+    { protocol: ['quic'] },
+    { source_pod: [''] },
+    { source_label: ['app in (a'] },
+    { node_name: ['a/b/c'] },
+    { http_path: ['('] },
+    { http_status_code: ['99'] },
   ] as FlowFilter[]) {
     assert.throws(() => compileFilter(ff), FilterError, JSON.stringify(ff));
   }
-  assert.throws(() => compileFilter({ experimental: { cel_expression: ['true'] } }), (e: FilterError) => e.unimplemented);
+  assert.throws(
+    () => compileFilter({ experimental: { cel_expression: ['true'] } }),
+    (e: FilterError) => e.unimplemented,
+  );
 });
 
 test('label selectors parse like hubble: keys without a source match any source', () => {

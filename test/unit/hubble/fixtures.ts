@@ -5,7 +5,12 @@ import type { FlowEvent } from '../../../src/datapath/codecs.ts';
 
 export const pods: Record<number, EndpointInfo> = {
   300: { id: 11, namespace: 'x', podName: 'a-7d9f', labels: ['k8s:app=a', 'k8s:io.kubernetes.pod.namespace=x'] },
-  301: { id: 12, namespace: 'y', podName: 'b-5c4e', labels: ['k8s:app=b', 'k8s:tier=backend', 'k8s:io.kubernetes.pod.namespace=y'] },
+  301: {
+    id: 12,
+    namespace: 'y',
+    podName: 'b-5c4e',
+    labels: ['k8s:app=b', 'k8s:tier=backend', 'k8s:io.kubernetes.pod.namespace=y'],
+  },
   302: { id: 13, namespace: 'y', podName: 'c-1a2b', labels: ['k8s:app=c', 'k8s:io.kubernetes.pod.namespace=y'] },
 };
 
@@ -21,9 +26,25 @@ export interface EventOpts extends Partial<FlowEvent> {
 export function event(o: EventOpts = {}): FlowEvent {
   const { at = 0, rules: _r, node: _n, ...rest } = o;
   return {
-    timestamp: BASE_NS + BigInt(Math.round(at * 1e6)), srcIdentity: 300, dstIdentity: 301, ifindex: 5, epId: 12,
-    family: 4, saddr: '10.0.0.1', daddr: '10.0.1.2', sport: 51234, dport: 80, protocol: 6, verdict: 1, dropReason: 0,
-    direction: 'ingress', tcpFlags: 2, ctState: 0, icmpType: 0, len: 60, ...rest,
+    timestamp: BASE_NS + BigInt(Math.round(at * 1e6)),
+    srcIdentity: 300,
+    dstIdentity: 301,
+    ifindex: 5,
+    epId: 12,
+    family: 4,
+    saddr: '10.0.0.1',
+    daddr: '10.0.1.2',
+    sport: 51234,
+    dport: 80,
+    protocol: 6,
+    verdict: 1,
+    dropReason: 0,
+    direction: 'ingress',
+    tcpFlags: 2,
+    ctState: 0,
+    icmpType: 0,
+    len: 60,
+    ...rest,
   } as FlowEvent;
 }
 

@@ -9,12 +9,23 @@ const ports = (r: FlowRing) => [...r.oldestFirst()].map(({ flow: f }) => f.l4?.T
 
 test('holds the last `capacity` flows and counts the ones overwritten', () => {
   const r = new FlowRing(4);
-  assert.deepEqual(r.stats(), { capacity: 4, size: 0, seen: 0, overwritten: 0, lostKernel: 0, lostFollowers: 0, followers: 0 });
+  assert.deepEqual(r.stats(), {
+    capacity: 4,
+    size: 0,
+    seen: 0,
+    overwritten: 0,
+    lostKernel: 0,
+    lostFollowers: 0,
+    followers: 0,
+  });
   for (let i = 1; i <= 3; i++) r.push(flow({ sport: i }));
   assert.deepEqual(ports(r), [1, 2, 3]);
   for (let i = 4; i <= 10; i++) r.push(flow({ sport: i }));
   assert.deepEqual(ports(r), [7, 8, 9, 10]);
-  assert.deepEqual([...r.newestFirst()].map(({ flow: f }) => f.l4?.TCP?.source_port), [10, 9, 8, 7]);
+  assert.deepEqual(
+    [...r.newestFirst()].map(({ flow: f }) => f.l4?.TCP?.source_port),
+    [10, 9, 8, 7],
+  );
   const s = r.stats();
   assert.equal(s.size, 4);
   assert.equal(s.seen, 10);
@@ -59,7 +70,10 @@ test('a follower gets flows pushed after it started, in order, and leaves when a
   assert.equal(r.stats().followers, 1);
   for (let i = 2; i <= 4; i++) r.push(flow({ sport: i }));
   const evs = await got;
-  assert.deepEqual(evs.map((e) => ('flow' in e ? e.flow.l4?.TCP?.source_port : 'lost')), [2, 3, 4]);
+  assert.deepEqual(
+    evs.map((e) => ('flow' in e ? e.flow.l4?.TCP?.source_port : 'lost')),
+    [2, 3, 4],
+  );
   const waiting = it.next();
   ac.abort();
   assert.deepEqual(await waiting, { value: undefined, done: true });
@@ -72,7 +86,10 @@ test('a follower can start from an earlier position (history, then live)', async
   const it = r.follow({ fromSeq: 1 });
   const got = take(it, 3);
   setImmediate(() => r.push(flow({ sport: 4 })));
-  assert.deepEqual((await got).map((e) => ('flow' in e ? e.flow.l4?.TCP?.source_port : 'lost')), [2, 3, 4]);
+  assert.deepEqual(
+    (await got).map((e) => ('flow' in e ? e.flow.l4?.TCP?.source_port : 'lost')),
+    [2, 3, 4],
+  );
   await it.return(undefined);
 });
 
@@ -82,8 +99,13 @@ test('the producer never waits: a follower that lags more than the capacity is t
   const first = it.next(); // parks the follower
   for (let i = 1; i <= 10; i++) r.push(flow({ sport: i })); // 10 pushes while the reader sleeps
   const evs = [(await first).value as FollowEvent, ...(await take(it, 4))];
-  assert.deepEqual(evs[0], { lost: { ...(evs[0] as { lost: object }).lost, source: 'HUBBLE_RING_BUFFER', num_events_lost: 6 } });
-  assert.deepEqual(evs.slice(1).map((e) => ('flow' in e ? e.flow.l4?.TCP?.source_port : 'lost')), [7, 8, 9, 10]);
+  assert.deepEqual(evs[0], {
+    lost: { ...(evs[0] as { lost: object }).lost, source: 'HUBBLE_RING_BUFFER', num_events_lost: 6 },
+  });
+  assert.deepEqual(
+    evs.slice(1).map((e) => ('flow' in e ? e.flow.l4?.TCP?.source_port : 'lost')),
+    [7, 8, 9, 10],
+  );
   assert.equal(r.stats().lostFollowers, 6);
   await it.return(undefined);
 });

@@ -3,11 +3,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compactLine, FlowPrinter, stampMilli, fmtIdentity, flowType } from '../../../src/hubble/printer.ts';
-import { policyFromRule, ruleFromPolicy, tcpFlagsFromBits, tcpFlagsText, l4Summary, type Timestamp } from '../../../src/hubble/flow.ts';
+import {
+  policyFromRule,
+  ruleFromPolicy,
+  tcpFlagsFromBits,
+  tcpFlagsText,
+  l4Summary,
+  type Timestamp,
+} from '../../../src/hubble/flow.ts';
 import { messageToJson, rfc3339, jsonName } from '../../../src/hubble/proto.ts';
 import { flow, denied } from './fixtures.ts';
 
-const utc = (t: Timestamp | undefined) => (t ? new Date((t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6)).toISOString() : 'N/A');
+const utc = (t: Timestamp | undefined) =>
+  t ? new Date((t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6)).toISOString() : 'N/A';
 
 test('a forwarded event becomes a to-endpoint trace flow with pods, labels, node and interface', () => {
   const f = flow({ at: 123, rules: ['CiliumNetworkPolicy/y/allow-a ingress[0]'] });
@@ -15,7 +23,13 @@ test('a forwarded event becomes a to-endpoint trace flow with pods, labels, node
   assert.equal(f.verdict, 'FORWARDED');
   assert.deepEqual(f.IP, { source: '10.0.0.1', destination: '10.0.1.2', ipVersion: 'IPv4' });
   assert.deepEqual(f.l4, { TCP: { source_port: 51234, destination_port: 80, flags: { SYN: true } } });
-  assert.deepEqual(f.source, { ID: 11, identity: 300, namespace: 'x', labels: ['k8s:app=a', 'k8s:io.kubernetes.pod.namespace=x'], pod_name: 'a-7d9f' });
+  assert.deepEqual(f.source, {
+    ID: 11,
+    identity: 300,
+    namespace: 'x',
+    labels: ['k8s:app=a', 'k8s:io.kubernetes.pod.namespace=x'],
+    pod_name: 'a-7d9f',
+  });
   assert.equal(f.destination?.pod_name, 'b-5c4e');
   assert.deepEqual(f.event_type, { type: 4, sub_type: 0 });
   assert.equal(f.trace_observation_point, 'TO_ENDPOINT');
@@ -34,11 +48,19 @@ test('a dropped event becomes a drop flow with the reason by number and by Hubbl
   assert.equal(f.drop_reason, 133);
   assert.equal(f.drop_reason_desc, 'POLICY_DENIED');
   assert.deepEqual(f.event_type, { type: 1, sub_type: 133 });
-  assert.deepEqual(f.egress_denied_by, [{
-    kind: 'CiliumNetworkPolicy', name: 'deny-a', namespace: 'y',
-    labels: ['k8s:io.cilium.k8s.policy.derived-from=CiliumNetworkPolicy', 'k8s:io.cilium.k8s.policy.name=deny-a',
-      'k8s:io.cilium.k8s.policy.namespace=y', 'cilium-ts:rule=ingressDeny[0]'],
-  }]);
+  assert.deepEqual(f.egress_denied_by, [
+    {
+      kind: 'CiliumNetworkPolicy',
+      name: 'deny-a',
+      namespace: 'y',
+      labels: [
+        'k8s:io.cilium.k8s.policy.derived-from=CiliumNetworkPolicy',
+        'k8s:io.cilium.k8s.policy.name=deny-a',
+        'k8s:io.cilium.k8s.policy.namespace=y',
+        'cilium-ts:rule=ingressDeny[0]',
+      ],
+    },
+  ]);
   assert.equal(flowType(f), 'Policy denied');
   assert.equal(flowType(denied({ dropReason: 181 })), 'Policy denied by denylist');
 });
@@ -51,7 +73,11 @@ test('unknown ends keep their reserved identity as a label', () => {
 });
 
 test('rules round-trip through Hubble Policy, namespaced and cluster-wide', () => {
-  for (const r of ['CiliumNetworkPolicy/x/deny-yb ingressDeny[0]', 'CiliumClusterwideNetworkPolicy/lockdown egress[2]', 'NetworkPolicy/y/np']) {
+  for (const r of [
+    'CiliumNetworkPolicy/x/deny-yb ingressDeny[0]',
+    'CiliumClusterwideNetworkPolicy/lockdown egress[2]',
+    'NetworkPolicy/y/np',
+  ]) {
     assert.equal(ruleFromPolicy(policyFromRule(r)), r);
   }
   assert.equal(policyFromRule('CiliumClusterwideNetworkPolicy/lockdown egress[2]').namespace, undefined);
@@ -65,21 +91,43 @@ test('TCP flags and summaries read as Hubble writes them', () => {
   assert.equal(l4Summary({ ICMPv6: { type: 129 } }), 'ICMPv6 EchoReply');
 });
 
-test('compact line: hubble\'s format, plus the deciding rule', () => {
+test("compact line: hubble's format, plus the deciding rule", () => {
   const f = denied({ at: 1123 });
   assert.equal(
     compactLine({ flow: f }, { formatTime: utc }),
     '2025-11-28T12:00:01.123Z: x/a-7d9f:51234 (ID:300) -> y/b-5c4e:80 (ID:301) Policy denied DROPPED (TCP Flags: SYN) by CiliumNetworkPolicy/y/deny-a ingressDeny[0]',
   );
-  const r = flow({ ctState: 2, tcpFlags: 18, sport: 80, dport: 51234, saddr: '10.0.1.2', daddr: '10.0.0.1', srcIdentity: 301, dstIdentity: 300 });
-  assert.equal(compactLine({ flow: r }, { formatTime: utc, nodeName: true }),
+  const r = flow({
+    ctState: 2,
+    tcpFlags: 18,
+    sport: 80,
+    dport: 51234,
+    saddr: '10.0.1.2',
+    daddr: '10.0.0.1',
+    srcIdentity: 301,
+    dstIdentity: 300,
+  });
+  assert.equal(
+    compactLine({ flow: r }, { formatTime: utc, nodeName: true }),
     '2025-11-28T12:00:00.000Z [node-a]: x/a-7d9f:51234 (ID:300) <- y/b-5c4e:80 (ID:301) to-endpoint FORWARDED (TCP Flags: SYN, ACK)',
-    'a reply is printed the other way round with <-');
+    'a reply is printed the other way round with <-',
+  );
   const unknownDir = { ...flow(), is_reply: undefined };
   assert.match(compactLine({ flow: unknownDir }, { formatTime: utc }), / <> /);
-  assert.match(compactLine({ flow: flow() }, { formatTime: utc, numeric: true }), /^\S+: 10\.0\.0\.1:51234 \(ID:300\) -> 10\.0\.1\.2:80/);
-  assert.equal(compactLine({ lost_events: { source: 'PERF_EVENT_RING_BUFFER', num_events_lost: 7, cpu: { value: 1 } }, time: { seconds: 1764331200, nanos: 0 } }, { formatTime: utc }),
-    '2025-11-28T12:00:00.000Z EVENTS LOST: PERF_EVENT_RING_BUFFER CPU(1) 7');
+  assert.match(
+    compactLine({ flow: flow() }, { formatTime: utc, numeric: true }),
+    /^\S+: 10\.0\.0\.1:51234 \(ID:300\) -> 10\.0\.1\.2:80/,
+  );
+  assert.equal(
+    compactLine(
+      {
+        lost_events: { source: 'PERF_EVENT_RING_BUFFER', num_events_lost: 7, cpu: { value: 1 } },
+        time: { seconds: 1764331200, nanos: 0 },
+      },
+      { formatTime: utc },
+    ),
+    '2025-11-28T12:00:00.000Z EVENTS LOST: PERF_EVENT_RING_BUFFER CPU(1) 7',
+  );
 });
 
 test('Go StampMilli in local time', () => {
@@ -92,7 +140,10 @@ test('Go StampMilli in local time', () => {
 test('jsonpb: proto field names, RFC 3339 times, enum names, defaults left out', () => {
   const f = denied({ at: 1500 });
   // any: the JSON is walked by path below; a type for it would only restate the proto
-  const j = messageToJson('observer.GetFlowsResponse', { flow: f, node_name: 'node-a', time: f.time } as Record<string, unknown>) as Record<string, any>;
+  const j = messageToJson('observer.GetFlowsResponse', { flow: f, node_name: 'node-a', time: f.time } as Record<
+    string,
+    unknown
+  >) as Record<string, any>;
   assert.equal(j.time, '2025-11-28T12:00:01.500Z');
   assert.equal(j.node_name, 'node-a');
   assert.equal(j.flow.verdict, 'DROPPED');

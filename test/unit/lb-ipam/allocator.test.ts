@@ -32,7 +32,10 @@ interface Case {
   services: LBServiceInput[];
   options?: LBIPAMOptions;
   want?: Record<string, Want>;
-  wantPools?: Record<string, { conflicting?: boolean; total?: bigint; used?: bigint; available?: bigint; message?: string | RegExp }>;
+  wantPools?: Record<
+    string,
+    { conflicting?: boolean; total?: bigint; used?: bigint; available?: bigint; message?: string | RegExp }
+  >;
   wantReleased?: string[];
   wantIgnored?: string[];
 }
@@ -145,7 +148,11 @@ const cases: Case[] = [
     services: [svc('default', 'old', { ingress: ['10.0.0.7'] }), svc('default', 'new')],
     want: {
       'default/old': { ips: ['10.0.0.7'], pools: ['off'] },
-      'default/new': { ips: [], reason: C.REASON_NO_POOL, message: 'There are no enabled CiliumLoadBalancerIPPools that match this service' },
+      'default/new': {
+        ips: [],
+        reason: C.REASON_NO_POOL,
+        message: 'There are no enabled CiliumLoadBalancerIPPools that match this service',
+      },
     },
     wantPools: { off: { used: 1n, available: 255n } },
   },
@@ -177,11 +184,22 @@ const cases: Case[] = [
   {
     name: 'matchExpressions NotIn, Exists and DoesNotExist',
     pools: [
-      pool('notin', ['10.0.1.0/24'], { created: older, selector: { matchExpressions: [{ key: 'env', operator: 'NotIn', values: ['prod'] }] } }),
-      pool('exists', ['10.0.2.0/24'], { created: newer, selector: { matchExpressions: [{ key: 'env', operator: 'Exists' }] } }),
+      pool('notin', ['10.0.1.0/24'], {
+        created: older,
+        selector: { matchExpressions: [{ key: 'env', operator: 'NotIn', values: ['prod'] }] },
+      }),
+      pool('exists', ['10.0.2.0/24'], {
+        created: newer,
+        selector: { matchExpressions: [{ key: 'env', operator: 'Exists' }] },
+      }),
       pool('absent', ['10.0.3.0/24'], {
         created: newer,
-        selector: { matchExpressions: [{ key: 'env', operator: 'DoesNotExist' }, { key: 'tier', operator: 'Exists' }] },
+        selector: {
+          matchExpressions: [
+            { key: 'env', operator: 'DoesNotExist' },
+            { key: 'tier', operator: 'Exists' },
+          ],
+        },
       }),
     ],
     services: [
@@ -238,7 +256,11 @@ const cases: Case[] = [
     services: [svc('default', 'a', { ingress: ['10.0.1.9'] }), svc('default', 'b', { lbIP: '10.0.1.9' })],
     want: {
       'default/a': { ips: ['10.0.1.9'] },
-      'default/b': { ips: [], reason: C.REASON_ALREADY_ALLOCATED, message: "The IP '10.0.1.9' is already allocated to another service" },
+      'default/b': {
+        ips: [],
+        reason: C.REASON_ALREADY_ALLOCATED,
+        message: "The IP '10.0.1.9' is already allocated to another service",
+      },
     },
   },
   {
@@ -311,7 +333,10 @@ const cases: Case[] = [
       svc('a', 'x', { annotations: sharing('k', { [C.ANNOTATION_SHARING_CROSS_NAMESPACE]: 'b' }), ports: [80] }),
       svc('b', 'y', { annotations: sharing('k'), ports: [81] }),
       svc('c', 'z', { annotations: sharing('k2', { [C.ANNOTATION_SHARING_CROSS_NAMESPACE]: '*' }), ports: [80] }),
-      svc('d', 'w', { annotations: sharing('k2', { [C.ANNOTATION_SHARING_CROSS_NAMESPACE_ALIAS]: 'c,e' }), ports: [81] }),
+      svc('d', 'w', {
+        annotations: sharing('k2', { [C.ANNOTATION_SHARING_CROSS_NAMESPACE_ALIAS]: 'c,e' }),
+        ports: [81],
+      }),
     ],
     want: {
       'a/x': { ips: ['10.0.1.0'], sharedWith: [] },
@@ -373,7 +398,11 @@ const cases: Case[] = [
       svc('default', 'l2', { cls: C.LB_CLASS_L2 }),
       svc('default', 'other', { cls: 'example.com/lb' }),
       svc('default', 'clusterip', { type: 'ClusterIP' }),
-      svc('default', 'was-ours', { cls: 'example.com/lb', ingress: ['10.0.1.9'], conditions: [{ type: C.CONDITION_REQUEST_SATISFIED }] }),
+      svc('default', 'was-ours', {
+        cls: 'example.com/lb',
+        ingress: ['10.0.1.9'],
+        conditions: [{ type: C.CONDITION_REQUEST_SATISFIED }],
+      }),
     ],
     want: {
       'default/bgp': { ips: ['10.0.1.0'] },
@@ -401,7 +430,11 @@ const cases: Case[] = [
     services: [svc('default', 'y', { labels: { pool: 'young' } }), svc('default', 'o', { labels: { pool: 'old' } })],
     want: { 'default/y': { ips: [], reason: C.REASON_NO_POOL }, 'default/o': { ips: ['10.0.0.0'] } },
     wantPools: {
-      young: { conflicting: true, message: "Pool conflicts since range '10.0.0.128 - 10.0.0.255' overlaps range '10.0.0.0 - 10.0.0.255' from IP Pool 'old'" },
+      young: {
+        conflicting: true,
+        message:
+          "Pool conflicts since range '10.0.0.128 - 10.0.0.255' overlaps range '10.0.0.0 - 10.0.0.255' from IP Pool 'old'",
+      },
       old: { conflicting: false },
     },
   },
@@ -416,7 +449,13 @@ const cases: Case[] = [
     pools: [pool('self', ['10.0.0.0/24', { start: '10.0.0.10', stop: '10.0.0.20' }])],
     services: [svc('default', 'a')],
     want: { 'default/a': { ips: [], reason: C.REASON_NO_POOL } },
-    wantPools: { self: { conflicting: true, message: "Pool conflicts since range '10.0.0.0 - 10.0.0.255' overlaps range '10.0.0.10 - 10.0.0.20' from IP Pool 'self'" } },
+    wantPools: {
+      self: {
+        conflicting: true,
+        message:
+          "Pool conflicts since range '10.0.0.0 - 10.0.0.255' overlaps range '10.0.0.10 - 10.0.0.20' from IP Pool 'self'",
+      },
+    },
   },
   {
     name: 'blocks of different families never conflict',
@@ -475,8 +514,18 @@ for (const c of cases) {
       assert.equal(s.satisfied, reason === C.REASON_SATISFIED);
       if (typeof w.message === 'string') assert.equal(s.condition.message, w.message);
       else if (w.message) assert.match(s.condition.message, w.message);
-      if (w.pools) assert.deepEqual(s.allocations.map((a) => a.pool), w.pools, `${key} pools`);
-      if (w.sharedWith) assert.deepEqual(s.allocations.flatMap((a) => a.sharedWith), w.sharedWith, `${key} sharing`);
+      if (w.pools)
+        assert.deepEqual(
+          s.allocations.map((a) => a.pool),
+          w.pools,
+          `${key} pools`,
+        );
+      if (w.sharedWith)
+        assert.deepEqual(
+          s.allocations.flatMap((a) => a.sharedWith),
+          w.sharedWith,
+          `${key} sharing`,
+        );
     }
     for (const [name, w] of Object.entries(c.wantPools ?? {})) {
       const p = r.pools.find((x) => x.name === name);
@@ -489,8 +538,12 @@ for (const c of cases) {
       else if (w.message) assert.match(p.conflictMessage, w.message);
       assert.equal(p.ipsUsed + p.ipsAvailable, p.ipsTotal);
     }
-    for (const key of c.wantIgnored ?? []) assert.ok(!r.services.some((x) => x.key === key), `${key} should be ignored`);
-    assert.deepEqual(r.released.map((x) => x.key), c.wantReleased ?? []);
+    for (const key of c.wantIgnored ?? [])
+      assert.ok(!r.services.some((x) => x.key === key), `${key} should be ignored`);
+    assert.deepEqual(
+      r.released.map((x) => x.key),
+      c.wantReleased ?? [],
+    );
     // Every scenario is a fixed point: writing the result back and running again changes nothing.
     const again = allocate(c.pools, applyResult(c.services, r), c.options);
     assert.deepEqual(
@@ -532,10 +585,15 @@ test('mergeConditions keeps the transition time while the status holds', () => {
     { type: 'x', status: 'True' as const, reason: 'r', message: '', lastTransitionTime: 'T0' },
     { type: 'other', status: 'True' as const, reason: 'r', message: '', lastTransitionTime: 'T0' },
   ];
-  const merged = mergeConditions(existing, [
-    { type: 'x', status: 'True', reason: 'r2', message: 'm' },
-    { type: 'y', status: 'False', reason: 'r', message: '' },
-  ], 'T1', 3);
+  const merged = mergeConditions(
+    existing,
+    [
+      { type: 'x', status: 'True', reason: 'r2', message: 'm' },
+      { type: 'y', status: 'False', reason: 'r', message: '' },
+    ],
+    'T1',
+    3,
+  );
   assert.deepEqual(merged, [
     { type: 'other', status: 'True', reason: 'r', message: '', lastTransitionTime: 'T0' },
     { type: 'x', status: 'True', reason: 'r2', message: 'm', lastTransitionTime: 'T0', observedGeneration: 3 },

@@ -1,5 +1,10 @@
 // Builders for LB-IPAM test inputs: terse, so each table row reads as the scenario it is.
-import type { LBIPAMResult, LBPoolInput, LBServiceInput, LBServicePort } from '../../../src/controllers/lb-ipam/allocator.ts';
+import type {
+  LBIPAMResult,
+  LBPoolInput,
+  LBServiceInput,
+  LBServicePort,
+} from '../../../src/controllers/lb-ipam/allocator.ts';
 import type { ServiceSelector } from '../../../src/api/types.generated.ts';
 
 export type Block = string | { start: string; stop?: string };
@@ -73,7 +78,10 @@ export function applyResult(services: readonly LBServiceInput[], r: LBIPAMResult
     return {
       ...s,
       status: res
-        ? { loadBalancer: { ingress: res.ingressIPs.map((ip) => ({ ip })) }, conditions: [{ type: res.condition.type }] }
+        ? {
+            loadBalancer: { ingress: res.ingressIPs.map((ip) => ({ ip })) },
+            conditions: [{ type: res.condition.type }],
+          }
         : { loadBalancer: {} },
     };
   });

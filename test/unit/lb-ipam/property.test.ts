@@ -2,7 +2,12 @@
 // change; after every round the invariants a user relies on must hold.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { allocate, type LBIPAMResult, type LBPoolInput, type LBServiceInput } from '../../../src/controllers/lb-ipam/allocator.ts';
+import {
+  allocate,
+  type LBIPAMResult,
+  type LBPoolInput,
+  type LBServiceInput,
+} from '../../../src/controllers/lb-ipam/allocator.ts';
 import { parseAddr, parsePrefix, prefixRange, rangeContains, type IPRange } from '../../../src/lib/ip.ts';
 import { selectorMatches } from '../../../src/controllers/lb-ipam/selector.ts';
 import * as C from '../../../src/controllers/lb-ipam/constants.ts';
@@ -79,9 +84,19 @@ function checkInvariants(pools: LBPoolInput[], services: LBServiceInput[], r: LB
     for (const a of res.allocations) {
       const p = pools.find((x) => x.metadata!.name === a.pool)!;
       const ip = parseAddr(a.ip)!;
-      assert.ok(ranges(p).some((rg) => rangeContains(rg, ip)), `${a.ip} outside pool ${a.pool}`);
-      const labels = { ...(s.metadata!.labels ?? {}), [C.LABEL_SERVICE_NAMESPACE]: res.namespace, [C.LABEL_SERVICE_NAME]: res.name };
-      assert.ok(selectorMatches(p.spec.serviceSelector, labels), `${res.key} got ${a.ip} from ${a.pool} which does not select it`);
+      assert.ok(
+        ranges(p).some((rg) => rangeContains(rg, ip)),
+        `${a.ip} outside pool ${a.pool}`,
+      );
+      const labels = {
+        ...(s.metadata!.labels ?? {}),
+        [C.LABEL_SERVICE_NAMESPACE]: res.namespace,
+        [C.LABEL_SERVICE_NAME]: res.name,
+      };
+      assert.ok(
+        selectorMatches(p.spec.serviceSelector, labels),
+        `${res.key} got ${a.ip} from ${a.pool} which does not select it`,
+      );
       holders.set(a.ip, [...(holders.get(a.ip) ?? []), res.key]);
     }
   }
@@ -100,11 +115,17 @@ function checkInvariants(pools: LBPoolInput[], services: LBServiceInput[], r: LB
             const v = (x.metadata!.annotations?.[C.ANNOTATION_SHARING_CROSS_NAMESPACE] ?? '').split(',');
             return v.includes('*') || v.includes(ns);
           };
-          assert.ok(ok(a, b.metadata!.namespace!) && ok(b, a.metadata!.namespace!), `${ip} shared across namespaces without consent`);
+          assert.ok(
+            ok(a, b.metadata!.namespace!) && ok(b, a.metadata!.namespace!),
+            `${ip} shared across namespaces without consent`,
+          );
         }
         for (const p of a.spec!.ports!) {
           for (const q of b.spec!.ports!) {
-            assert.ok(p.port !== q.port || p.protocol !== q.protocol, `${ip} shared by ${keys} with clashing port ${p.port}/${p.protocol}`);
+            assert.ok(
+              p.port !== q.port || p.protocol !== q.protocol,
+              `${ip} shared by ${keys} with clashing port ${p.port}/${p.protocol}`,
+            );
           }
         }
         assert.equal(a.spec!.externalTrafficPolicy, b.spec!.externalTrafficPolicy);
@@ -113,9 +134,14 @@ function checkInvariants(pools: LBPoolInput[], services: LBServiceInput[], r: LB
   }
   for (const p of r.pools) {
     assert.equal(p.ipsUsed + p.ipsAvailable, p.ipsTotal, `pool ${p.name} counters`);
-    const total = ranges(pools.find((x) => x.metadata!.name === p.name)!).reduce((n, rg) => n + rg.last - rg.first + 1n, 0n);
+    const total = ranges(pools.find((x) => x.metadata!.name === p.name)!).reduce(
+      (n, rg) => n + rg.last - rg.first + 1n,
+      0n,
+    );
     assert.equal(p.ipsTotal, total);
-    const distinct = [...holders.keys()].filter((ip) => r.services.some((s) => s.allocations.some((a) => a.ip === ip && a.pool === p.name)));
+    const distinct = [...holders.keys()].filter((ip) =>
+      r.services.some((s) => s.allocations.some((a) => a.ip === ip && a.pool === p.name)),
+    );
     assert.equal(p.ipsUsed, BigInt(distinct.length), `pool ${p.name} used`);
   }
 }
@@ -141,10 +167,19 @@ for (const seed of [1, 7, 42, 1234]) {
       assert.deepEqual(strip(again), strip(r), 'writing the result back is a fixed point');
       assert.deepEqual(again.pools, r.pools);
       // Change the world: delete some services, relabel some, add new ones, drop or restore pool b.
-      services = services.filter(() => rnd() > 0.15).map((s) =>
-        rnd() < 0.1 ? { ...s, metadata: { ...s.metadata!, labels: s.metadata!.labels?.['tier'] ? {} : { tier: 'b' } } } : s,
+      services = services
+        .filter(() => rnd() > 0.15)
+        .map((s) =>
+          rnd() < 0.1
+            ? { ...s, metadata: { ...s.metadata!, labels: s.metadata!.labels?.['tier'] ? {} : { tier: 'b' } } }
+            : s,
+        );
+      services.push(
+        ...makeServices(rnd, 30, false).map((s) => ({
+          ...s,
+          metadata: { ...s.metadata!, name: `${s.metadata!.name}-r${round}` },
+        })),
       );
-      services.push(...makeServices(rnd, 30, false).map((s) => ({ ...s, metadata: { ...s.metadata!, name: `${s.metadata!.name}-r${round}` } })));
       pools = round % 2 === 0 ? [poolA] : [poolA, poolB];
       const before = new Map(r.services.map((s) => [s.key, s]));
       r = allocate(pools, services);

@@ -31,7 +31,10 @@ test('runPassWrites: the poisoned write fails and waits, every other write lands
     },
   }));
   const log = winston.createLogger({ silent: true });
-  await assert.rejects(runPassWrites(writes, b, { concurrency: 2, log, schedule: (ms) => scheduled.push(ms) }), /1 of 4 writes failed \(first: Service shop\/poison: denied\)/);
+  await assert.rejects(
+    runPassWrites(writes, b, { concurrency: 2, log, schedule: (ms) => scheduled.push(ms) }),
+    /1 of 4 writes failed \(first: Service shop\/poison: denied\)/,
+  );
   assert.deepEqual(landed.sort(), ['a', 'b', 'c']);
   assert.equal(scheduled.length, 1);
   assert.ok(scheduled[0]! <= 50);
@@ -40,6 +43,10 @@ test('runPassWrites: the poisoned write fails and waits, every other write lands
   await runPassWrites(writes, b, { concurrency: 2, log, schedule: (ms) => scheduled.push(ms) });
   assert.deepEqual(landed.sort(), ['a', 'b', 'c']);
   // An object that no longer needs a write is forgotten.
-  await runPassWrites(writes.filter((w) => !w.what.endsWith('poison')), b, { concurrency: 2, log, schedule: () => {} });
+  await runPassWrites(
+    writes.filter((w) => !w.what.endsWith('poison')),
+    b,
+    { concurrency: 2, log, schedule: () => {} },
+  );
   assert.equal(b.nextIn(), undefined);
 });

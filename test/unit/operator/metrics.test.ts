@@ -13,11 +13,17 @@ test('counters, gauges and histograms expose HELP, TYPE and labelled samples', a
   const h = histogram(r, 'seconds', 'Durations.', ['controller'], [0.1, 1]);
   h.observe({ controller: 'x' }, 0.5);
   const text = await r.metrics();
-  assert.match(text, /^# HELP reconcile_total Reconciliations\.\n# TYPE reconcile_total counter\nreconcile_total\{controller="lb-ipam",result="success"\} 3\n/);
+  assert.match(
+    text,
+    /^# HELP reconcile_total Reconciliations\.\n# TYPE reconcile_total counter\nreconcile_total\{controller="lb-ipam",result="success"\} 3\n/,
+  );
   assert.match(text, /# HELP ips_available Free "IPs"\\nper pool\.\n/);
   assert.match(text, /ips_available\{pool="a\\"b"\} 7\n/);
   // prom-client writes `le` before the other labels (the Go client writes it last); label order carries no meaning.
-  assert.match(text, /seconds_bucket\{le="0.1",controller="x"\} 0\nseconds_bucket\{le="1",controller="x"\} 1\nseconds_bucket\{le="\+Inf",controller="x"\} 1\nseconds_sum\{controller="x"\} 0.5\nseconds_count\{controller="x"\} 1\n/);
+  assert.match(
+    text,
+    /seconds_bucket\{le="0.1",controller="x"\} 0\nseconds_bucket\{le="1",controller="x"\} 1\nseconds_bucket\{le="\+Inf",controller="x"\} 1\nseconds_sum\{controller="x"\} 0.5\nseconds_count\{controller="x"\} 1\n/,
+  );
   assert.equal(counter(r, 'reconcile_total', 'again'), c, 'registering twice returns the same metric');
   assert.throws(() => gauge(r, 'reconcile_total', 'clash'), /already registered as a counter/);
 });

@@ -19,7 +19,12 @@ test('an invalid stored policy is Valid=False with the field path and the fix', 
 });
 
 test('a valid policy is Valid=True; our own status is not judged', () => {
-  const c = validCondition({ ...policy({ port: '8080', endPort: 8090, protocol: 'TCP' }), status: { conditions: [{ type: 'Valid', status: 'False', reason: 'Invalid', message: 'x', lastTransitionTime: 'then' }] } });
+  const c = validCondition({
+    ...policy({ port: '8080', endPort: 8090, protocol: 'TCP' }),
+    status: {
+      conditions: [{ type: 'Valid', status: 'False', reason: 'Invalid', message: 'x', lastTransitionTime: 'then' }],
+    },
+  });
   assert.equal(c.status, 'True');
   assert.equal(c.reason, 'Valid');
 });

@@ -10,7 +10,10 @@ import {
 import { parsePrefix, prefixRange, rangesOverlap } from '../../../src/lib/ip.ts';
 
 const v4: PodCIDRConfig = { ipv4: { cidrs: ['10.0.0.0/16'], maskSize: 24 } };
-const dual: PodCIDRConfig = { ipv4: { cidrs: ['10.0.0.0/16'], maskSize: 24 }, ipv6: { cidrs: ['fd00::/104'], maskSize: 120 } };
+const dual: PodCIDRConfig = {
+  ipv4: { cidrs: ['10.0.0.0/16'], maskSize: 24 },
+  ipv6: { cidrs: ['fd00::/104'], maskSize: 120 },
+};
 
 const names = (n: number, prefix = 'node'): PodCIDRNodeInput[] =>
   Array.from({ length: n }, (_, i) => ({ name: `${prefix}-${String(i).padStart(3, '0')}` }));
@@ -28,7 +31,10 @@ function assertDisjoint(r: PodCIDRResult): void {
   const all = r.nodes.flatMap((n) => n.podCIDRs.map((c) => ({ node: n.name, c, r: prefixRange(parsePrefix(c)!) })));
   for (let i = 0; i < all.length; i++) {
     for (let j = i + 1; j < all.length; j++) {
-      assert.ok(!rangesOverlap(all[i]!.r, all[j]!.r), `${all[i]!.node} ${all[i]!.c} overlaps ${all[j]!.node} ${all[j]!.c}`);
+      assert.ok(
+        !rangesOverlap(all[i]!.r, all[j]!.r),
+        `${all[i]!.node} ${all[i]!.c} overlaps ${all[j]!.node} ${all[j]!.c}`,
+      );
     }
   }
 }
@@ -104,7 +110,10 @@ const cases: Case[] = [
   {
     name: 'a CIDR claimed by two nodes stays with the first by name; the other gets a new one',
     config: v4,
-    nodes: [{ name: 'b', podCIDRs: ['10.0.0.0/24'] }, { name: 'a', podCIDRs: ['10.0.0.0/24'] }],
+    nodes: [
+      { name: 'b', podCIDRs: ['10.0.0.0/24'] },
+      { name: 'a', podCIDRs: ['10.0.0.0/24'] },
+    ],
     want: {
       a: { podCIDRs: ['10.0.0.0/24'], changed: false },
       b: { podCIDRs: ['10.0.1.0/24'], changed: true, dropped: [/already allocated to node a/] },
@@ -162,7 +171,10 @@ for (const c of cases) {
     assertDisjoint(r);
     // Restart: feeding the result back keeps every assignment.
     const again = allocatePodCIDRs(c.config, writeBack(r));
-    assert.deepEqual(again.nodes.map((n) => [n.name, n.podCIDRs, n.error]), r.nodes.map((n) => [n.name, n.podCIDRs, n.error]));
+    assert.deepEqual(
+      again.nodes.map((n) => [n.name, n.podCIDRs, n.error]),
+      r.nodes.map((n) => [n.name, n.podCIDRs, n.error]),
+    );
     assert.ok(again.nodes.every((n) => !n.changed));
   });
 }
@@ -212,7 +224,10 @@ test('input order does not matter', () => {
 });
 
 test('large IPv6 pools work without enumerating them', () => {
-  const r = allocatePodCIDRs({ ipv6: { cidrs: ['fd00::/48'], maskSize: 112 } }, [{ name: 'a' }, { name: 'b', podCIDRs: ['fd00:0:0:ffff:ffff:ffff:ffff:0/112'] }]);
+  const r = allocatePodCIDRs({ ipv6: { cidrs: ['fd00::/48'], maskSize: 112 } }, [
+    { name: 'a' },
+    { name: 'b', podCIDRs: ['fd00:0:0:ffff:ffff:ffff:ffff:0/112'] },
+  ]);
   assert.deepEqual(byName(r).get('a')!.podCIDRs, ['fd00::/112']);
   assert.deepEqual(byName(r).get('b')!.podCIDRs, ['fd00::ffff:ffff:ffff:ffff:0/112']);
   assert.equal(r.usage[0]!.total, 1n << 64n);

@@ -37,7 +37,9 @@ export const servePorts: NamedPort[] = [
 export function modelPods(): PodDef[] {
   const out: PodDef[] = [];
   namespaces.forEach((ns, i) =>
-    podNames.forEach((name, j) => out.push({ ns, name, labels: { pod: name }, ip: `10.0.0.${(i + 1) * 10 + j + 1}`, ports: servePorts })),
+    podNames.forEach((name, j) =>
+      out.push({ ns, name, labels: { pod: name }, ip: `10.0.0.${(i + 1) * 10 + j + 1}`, ports: servePorts }),
+    ),
   );
   return out;
 }
@@ -53,7 +55,10 @@ export interface Cluster {
   nsLabels: Record<string, Record<string, string>>;
 }
 
-export function buildCluster(pods: PodDef[] = modelPods(), nsLabels: Record<string, Record<string, string>> = {}): Cluster {
+export function buildCluster(
+  pods: PodDef[] = modelPods(),
+  nsLabels: Record<string, Record<string, string>> = {},
+): Cluster {
   const identities = reservedIdentities();
   const byKey = new Map<string, number>();
   const endpoints: PolicyEndpoint[] = [];
@@ -63,7 +68,12 @@ export function buildCluster(pods: PodDef[] = modelPods(), nsLabels: Record<stri
   for (const p of pods) allNs[p.ns] = { 'kubernetes.io/metadata.name': p.ns, ns: p.ns, ...(nsLabels[p.ns] ?? {}) };
   let next = CLUSTER_IDENTITY_MIN;
   pods.forEach((p, i) => {
-    const labels = podIdentityLabels({ namespace: p.ns, podLabels: p.labels, namespaceLabels: allNs[p.ns], serviceAccount: p.sa });
+    const labels = podIdentityLabels({
+      namespace: p.ns,
+      podLabels: p.labels,
+      namespaceLabels: allNs[p.ns],
+      serviceAccount: p.sa,
+    });
     const key = labelSetKey(labels);
     let id = byKey.get(key);
     if (id === undefined) {
@@ -103,7 +113,14 @@ export function engineFor(c: Cluster, policies: PolicyObject[], mode: Enforcemen
 }
 
 /** Whether traffic from pod `from` to pod `to` passes both egress and ingress. */
-export function allowed(e: PolicyEngine, c: Cluster, from: string, to: string, port: number, proto: string | number = 'TCP'): boolean {
+export function allowed(
+  e: PolicyEngine,
+  c: Cluster,
+  from: string,
+  to: string,
+  port: number,
+  proto: string | number = 'TCP',
+): boolean {
   const v = e.explain(c.id(from), c.ep(to), port, proto).verdict;
   return v === 'allowed' || v === 'no-enforcement';
 }
@@ -114,7 +131,9 @@ export function allowed(e: PolicyEngine, c: Cluster, from: string, to: string, p
  */
 export function matrix(e: PolicyEngine, c: Cluster, port: number, proto: string | number = 'TCP'): string[] {
   const names = c.pods.map((p) => `${p.ns}/${p.name}`);
-  return names.map((from) => `${from} ${names.map((to) => (allowed(e, c, from, to, port, proto) ? '.' : 'X')).join('')}`);
+  return names.map(
+    (from) => `${from} ${names.map((to) => (allowed(e, c, from, to, port, proto) ? '.' : 'X')).join('')}`,
+  );
 }
 
 /** The matrix expected when `reach(from, to)` says which pairs connect. */

@@ -30,7 +30,10 @@ const cases: Case[] = [
   {
     name: 'no policy: everything connects',
     policies: [],
-    probes: [{ port: 80, reach: all }, { port: 81, proto: 'UDP', reach: all }],
+    probes: [
+      { port: 80, reach: all },
+      { port: 81, proto: 'UDP', reach: all },
+    ],
   },
   {
     name: 'default-deny-ingress in x',
@@ -44,7 +47,9 @@ const cases: Case[] = [
   },
   {
     name: 'default-deny-all in x (ingress and egress, empty rules)',
-    policies: [netpol('x', 'deny-all', { podSelector: {}, policyTypes: ['Ingress', 'Egress'], ingress: [], egress: [] })],
+    policies: [
+      netpol('x', 'deny-all', { podSelector: {}, policyTypes: ['Ingress', 'Egress'], ingress: [], egress: [] }),
+    ],
     probes: [{ port: 80, reach: (f, t) => f.ns !== 'x' && t.ns !== 'x' }],
   },
   {
@@ -54,37 +59,95 @@ const cases: Case[] = [
   },
   {
     name: 'podSelector: x/a from pods b of x',
-    policies: [netpol('x', 'p', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }] })],
+    policies: [
+      netpol('x', 'p', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }],
+      }),
+    ],
     probes: [{ port: 80, reach: (f, t) => !is(t, 'x/a') || is(f, 'x/b') }],
   },
   {
     name: 'namespaceSelector: x/a from namespace y',
-    policies: [netpol('x', 'p', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: 'y' } } }] }] })],
+    policies: [
+      netpol('x', 'p', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: 'y' } } }] }],
+      }),
+    ],
     probes: [{ port: 80, reach: (f, t) => !is(t, 'x/a') || f.ns === 'y' }],
   },
   {
     name: 'namespaceSelector by kubernetes.io/metadata.name, matchExpressions NotIn',
-    policies: [netpol('x', 'p', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['x'] }] } }] }] })],
+    policies: [
+      netpol('x', 'p', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        ingress: [
+          {
+            from: [
+              {
+                namespaceSelector: {
+                  matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['x'] }],
+                },
+              },
+            ],
+          },
+        ],
+      }),
+    ],
     probes: [{ port: 80, reach: (f, t) => !is(t, 'x/a') || f.ns !== 'x' }],
   },
   {
     name: 'namespaceSelector and podSelector in one peer: AND',
-    policies: [netpol('x', 'p', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: 'ns', operator: 'In', values: ['y', 'z'] }] }, podSelector: { matchLabels: { pod: 'b' } } }] }] })],
+    policies: [
+      netpol('x', 'p', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        ingress: [
+          {
+            from: [
+              {
+                namespaceSelector: { matchExpressions: [{ key: 'ns', operator: 'In', values: ['y', 'z'] }] },
+                podSelector: { matchLabels: { pod: 'b' } },
+              },
+            ],
+          },
+        ],
+      }),
+    ],
     probes: [{ port: 80, reach: (f, t) => !is(t, 'x/a') || is(f, 'y/b') || is(f, 'z/b') }],
   },
   {
     name: 'namespaceSelector and podSelector as two peers: OR',
-    policies: [netpol('x', 'p', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: 'y' } } }, { podSelector: { matchLabels: { pod: 'b' } } }] }] })],
+    policies: [
+      netpol('x', 'p', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        ingress: [
+          {
+            from: [{ namespaceSelector: { matchLabels: { ns: 'y' } } }, { podSelector: { matchLabels: { pod: 'b' } } }],
+          },
+        ],
+      }),
+    ],
     probes: [{ port: 80, reach: (f, t) => !is(t, 'x/a') || f.ns === 'y' || is(f, 'x/b') }],
   },
   {
     name: 'empty namespaceSelector with podSelector: pods b of every namespace',
-    policies: [netpol('x', 'p', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { pod: 'b' } } }] }] })],
+    policies: [
+      netpol('x', 'p', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { pod: 'b' } } }] }],
+      }),
+    ],
     probes: [{ port: 80, reach: (f, t) => !is(t, 'x/a') || f.name === 'b' }],
   },
   {
     name: 'ports: ingress on TCP 81 only',
-    policies: [netpol('x', 'p', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ ports: [{ port: 81, protocol: 'TCP' }] }] })],
+    policies: [
+      netpol('x', 'p', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        ingress: [{ ports: [{ port: 81, protocol: 'TCP' }] }],
+      }),
+    ],
     probes: [
       { port: 80, reach: (_f, t) => !is(t, 'x/a') },
       { port: 81, reach: all },
@@ -93,7 +156,12 @@ const cases: Case[] = [
   },
   {
     name: 'protocol defaults to TCP; UDP rule does not open TCP',
-    policies: [netpol('x', 'p', { podSelector: {}, ingress: [{ ports: [{ port: 80, protocol: 'UDP' }] }, { ports: [{ port: 81 }] }] })],
+    policies: [
+      netpol('x', 'p', {
+        podSelector: {},
+        ingress: [{ ports: [{ port: 80, protocol: 'UDP' }] }, { ports: [{ port: 81 }] }],
+      }),
+    ],
     probes: [
       { port: 80, proto: 'UDP', reach: all },
       { port: 80, reach: (_f, t) => t.ns !== 'x' },
@@ -103,7 +171,12 @@ const cases: Case[] = [
   },
   {
     name: 'named port serve-81-tcp',
-    policies: [netpol('x', 'p', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: {} }], ports: [{ port: 'serve-81-tcp' }] }] })],
+    policies: [
+      netpol('x', 'p', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        ingress: [{ from: [{ namespaceSelector: {} }], ports: [{ port: 'serve-81-tcp' }] }],
+      }),
+    ],
     probes: [
       { port: 81, reach: all },
       { port: 80, reach: (_f, t) => !is(t, 'x/a') },
@@ -111,7 +184,12 @@ const cases: Case[] = [
   },
   {
     name: 'endPort: 81-82 (inclusive)',
-    policies: [netpol('x', 'p', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ ports: [{ port: 81, endPort: 82, protocol: 'TCP' }] }] })],
+    policies: [
+      netpol('x', 'p', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        ingress: [{ ports: [{ port: 81, endPort: 82, protocol: 'TCP' }] }],
+      }),
+    ],
     probes: [
       { port: 80, reach: (_f, t) => !is(t, 'x/a') },
       { port: 81, reach: all },
@@ -121,20 +199,41 @@ const cases: Case[] = [
   },
   {
     name: 'ipBlock matches pod addresses, except excludes x/b',
-    policies: [netpol('x', 'p', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/24', except: ['10.0.0.12/32'] } }] }] })],
+    policies: [
+      netpol('x', 'p', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/24', except: ['10.0.0.12/32'] } }] }],
+      }),
+    ],
     probes: [{ port: 80, reach: (f, t) => !is(t, 'x/a') || !is(f, 'x/b') }],
   },
   {
     name: 'ipBlock egress to namespace y’s addresses (10.0.0.20/30)',
-    policies: [netpol('x', 'p', { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '10.0.0.20/30' } }] }] })],
+    policies: [
+      netpol('x', 'p', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        policyTypes: ['Egress'],
+        egress: [{ to: [{ ipBlock: { cidr: '10.0.0.20/30' } }] }],
+      }),
+    ],
     probes: [{ port: 80, reach: (f, t) => !is(f, 'x/a') || t.ns === 'y' }],
   },
   {
     name: 'egress to y/b and z/* on 80, policyTypes defaulted from the egress rules',
-    policies: [netpol('x', 'p', {
-      podSelector: { matchLabels: { pod: 'a' } },
-      egress: [{ to: [{ namespaceSelector: { matchLabels: { ns: 'y' } }, podSelector: { matchLabels: { pod: 'b' } } }, { namespaceSelector: { matchLabels: { ns: 'z' } } }], ports: [{ port: 80 }] }],
-    })],
+    policies: [
+      netpol('x', 'p', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        egress: [
+          {
+            to: [
+              { namespaceSelector: { matchLabels: { ns: 'y' } }, podSelector: { matchLabels: { pod: 'b' } } },
+              { namespaceSelector: { matchLabels: { ns: 'z' } } },
+            ],
+            ports: [{ port: 80 }],
+          },
+        ],
+      }),
+    ],
     probes: [
       // Ingress is defaulted on too: nothing reaches x/a.
       { port: 80, reach: (f, t) => (is(f, 'x/a') ? is(t, 'y/b') || t.ns === 'z' : !is(t, 'x/a')) },
@@ -144,14 +243,28 @@ const cases: Case[] = [
   {
     name: 'several policies add up',
     policies: [
-      netpol('x', 'p1', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }] }),
-      netpol('x', 'p2', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: 'z' } }, podSelector: { matchLabels: { pod: 'c' } } }] }] }),
+      netpol('x', 'p1', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }],
+      }),
+      netpol('x', 'p2', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        ingress: [
+          { from: [{ namespaceSelector: { matchLabels: { ns: 'z' } }, podSelector: { matchLabels: { pod: 'c' } } }] },
+        ],
+      }),
     ],
     probes: [{ port: 80, reach: (f, t) => !is(t, 'x/a') || is(f, 'x/b') || is(f, 'z/c') }],
   },
   {
     name: 'egress deny-all with ingress allowed',
-    policies: [netpol('y', 'p', { podSelector: { matchLabels: { pod: 'c' } }, policyTypes: ['Egress', 'Ingress'], ingress: [{}] })],
+    policies: [
+      netpol('y', 'p', {
+        podSelector: { matchLabels: { pod: 'c' } },
+        policyTypes: ['Egress', 'Ingress'],
+        ingress: [{}],
+      }),
+    ],
     probes: [{ port: 80, reach: (f) => !is(f, 'y/c') }],
   },
 ];
@@ -169,10 +282,22 @@ for (const c of cases) {
 test('policyTypes default: Ingress always, Egress when egress rules exist', () => {
   const table: Array<[NetworkPolicyLike['spec'], { ingress: boolean; egress: boolean }]> = [
     [{ podSelector: {} }, { ingress: true, egress: false }],
-    [{ podSelector: {}, egress: [{}] }, { ingress: true, egress: true }],
-    [{ podSelector: {}, egress: [] }, { ingress: true, egress: false }],
-    [{ podSelector: {}, policyTypes: ['Egress'] }, { ingress: false, egress: true }],
-    [{ podSelector: {}, policyTypes: ['Ingress', 'Egress'], ingress: [{}] }, { ingress: true, egress: true }],
+    [
+      { podSelector: {}, egress: [{}] },
+      { ingress: true, egress: true },
+    ],
+    [
+      { podSelector: {}, egress: [] },
+      { ingress: true, egress: false },
+    ],
+    [
+      { podSelector: {}, policyTypes: ['Egress'] },
+      { ingress: false, egress: true },
+    ],
+    [
+      { podSelector: {}, policyTypes: ['Ingress', 'Egress'], ingress: [{}] },
+      { ingress: true, egress: true },
+    ],
   ];
   for (const [spec, want] of table) assert.deepEqual(effectivePolicyTypes({ spec }), want, JSON.stringify(spec));
 });
@@ -182,16 +307,33 @@ test('translation: subject and peer selectors, ports, refs', () => {
     metadata: { name: 'p', namespace: 'x', uid: 'u1' },
     spec: {
       podSelector: { matchLabels: { app: 'web' } },
-      ingress: [{ from: [{ podSelector: { matchExpressions: [{ key: 'role', operator: 'Exists' }] } }, { ipBlock: { cidr: '192.0.2.0/24', except: ['192.0.2.0/28'] } }], ports: [{ port: 'http' }, { protocol: 'UDP' }] }],
+      ingress: [
+        {
+          from: [
+            { podSelector: { matchExpressions: [{ key: 'role', operator: 'Exists' }] } },
+            { ipBlock: { cidr: '192.0.2.0/24', except: ['192.0.2.0/28'] } },
+          ],
+          ports: [{ port: 'http' }, { protocol: 'UDP' }],
+        },
+      ],
     },
   });
   assert.equal(r.subject.selector.text, 'k8s:app=web, k8s:io.kubernetes.pod.namespace=x');
   assert.equal(r.entries.length, 1);
   const entry = r.entries[0];
   assert.ok(entry);
-  assert.equal(entry.peers[0]?.kind === 'selector' && entry.peers[0].selector.text, 'k8s:io.kubernetes.pod.namespace=x, k8s:role');
+  assert.equal(
+    entry.peers[0]?.kind === 'selector' && entry.peers[0].selector.text,
+    'k8s:io.kubernetes.pod.namespace=x, k8s:role',
+  );
   assert.equal(entry.peers[1]?.kind === 'cidr' && entry.peers[1].matchPods, true);
-  assert.deepEqual(entry.l4, { kind: 'ports', ports: [{ protocol: 6, name: 'http' }, { protocol: 17, port: 0 }] });
+  assert.deepEqual(entry.l4, {
+    kind: 'ports',
+    ports: [
+      { protocol: 6, name: 'http' },
+      { protocol: 17, port: 0 },
+    ],
+  });
   assert.deepEqual(entry.ref.labels, [
     'k8s:io.cilium.k8s.policy.derived-from=NetworkPolicy',
     'k8s:io.cilium.k8s.policy.name=p',

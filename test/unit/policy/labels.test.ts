@@ -26,7 +26,11 @@ test('parseLabel and formatLabel', () => {
     ['reserved:host', { source: 'reserved', key: 'host', value: '' }, 'reserved:host'],
     ['$world', { source: 'reserved', key: 'world', value: '' }, 'reserved:world'],
     ['app=web', { source: 'unspec', key: 'app', value: 'web' }, 'unspec:app=web'],
-    ['k8s:io.kubernetes.pod.namespace=x', { source: 'k8s', key: 'io.kubernetes.pod.namespace', value: 'x' }, 'k8s:io.kubernetes.pod.namespace=x'],
+    [
+      'k8s:io.kubernetes.pod.namespace=x',
+      { source: 'k8s', key: 'io.kubernetes.pod.namespace', value: 'x' },
+      'k8s:io.kubernetes.pod.namespace=x',
+    ],
     ['k8s:url=http://a', { source: 'k8s', key: 'url', value: 'http://a' }, 'k8s:url=http://a'],
     ['cidr:2001-db8--/32', { source: 'cidr', key: '2001-db8--/32', value: '' }, 'cidr:2001-db8--/32'],
   ];
@@ -47,12 +51,21 @@ test('labelSetKey is canonical: order of insertion does not matter, values do', 
 
 test('reserved identities carry Cilium numbers and labels', () => {
   const want: Record<number, string> = {
-    1: 'reserved:host', 2: 'reserved:world', 3: 'reserved:unmanaged', 4: 'reserved:health', 5: 'reserved:init',
-    6: 'reserved:remote-node', 7: 'reserved:kube-apiserver', 8: 'reserved:ingress', 9: 'reserved:world-ipv4', 10: 'reserved:world-ipv6',
+    1: 'reserved:host',
+    2: 'reserved:world',
+    3: 'reserved:unmanaged',
+    4: 'reserved:health',
+    5: 'reserved:init',
+    6: 'reserved:remote-node',
+    7: 'reserved:kube-apiserver',
+    8: 'reserved:ingress',
+    9: 'reserved:world-ipv4',
+    10: 'reserved:world-ipv6',
   };
   const r = reservedIdentities();
   assert.equal(r.size, 10);
-  for (const [id, label] of Object.entries(want)) assert.deepEqual(formatLabelSet(r.get(Number(id)) ?? {}), [label], `identity ${id}`);
+  for (const [id, label] of Object.entries(want))
+    assert.deepEqual(formatLabelSet(r.get(Number(id)) ?? {}), [label], `identity ${id}`);
   assert.equal(ReservedIdentity.HOST, DatapathReserved.HOST);
   assert.equal(ReservedIdentity.WORLD, DatapathReserved.WORLD);
   assert.equal(ReservedIdentity.KUBE_APISERVER, 7);
@@ -94,14 +107,23 @@ test('custom label prefixes make an allow list', () => {
   const f = makeLabelFilter(['k8s:app', '!k8s:app-secret']);
   assert.equal(isIdentityRelevant({ source: 'k8s', key: 'app', value: 'x' }, f), true);
   assert.equal(isIdentityRelevant({ source: 'k8s', key: 'tier', value: 'x' }, f), false, 'not included any more');
-  assert.equal(isIdentityRelevant({ source: 'k8s', key: 'io.kubernetes.pod.namespace', value: 'x' }, f), true, 'defaults stay included');
+  assert.equal(
+    isIdentityRelevant({ source: 'k8s', key: 'io.kubernetes.pod.namespace', value: 'x' }, f),
+    true,
+    'defaults stay included',
+  );
   assert.equal(isIdentityRelevant({ source: 'container', key: 'app', value: 'x' }, f), false, 'source-limited include');
 });
 
 test('pod identity labels: pod, namespace, service account and cluster labels', () => {
   const got = podIdentityLabels({
     namespace: 'shop',
-    podLabels: { app: 'web', 'pod-template-hash': 'abc123', 'app.kubernetes.io/part-of': 'shop', 'statefulset.kubernetes.io/pod-name': 'web-0' },
+    podLabels: {
+      app: 'web',
+      'pod-template-hash': 'abc123',
+      'app.kubernetes.io/part-of': 'shop',
+      'statefulset.kubernetes.io/pod-name': 'web-0',
+    },
     namespaceLabels: { team: 'red', 'kubernetes.io/metadata.name': 'shop' },
     serviceAccount: 'web-sa',
   });

@@ -7,11 +7,23 @@ export type Doc = Record<string, unknown>;
 export const app = { matchLabels: { app: 'web' } };
 
 export function cnp(spec: unknown, extra: Doc = {}): Doc {
-  return { apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: 't', namespace: 'default' }, spec, ...extra };
+  return {
+    apiVersion: 'cilium.io/v2',
+    kind: 'CiliumNetworkPolicy',
+    metadata: { name: 't', namespace: 'default' },
+    spec,
+    ...extra,
+  };
 }
 
 export function ccnp(spec: unknown, extra: Doc = {}): Doc {
-  return { apiVersion: 'cilium.io/v2', kind: 'CiliumClusterwideNetworkPolicy', metadata: { name: 't' }, spec, ...extra };
+  return {
+    apiVersion: 'cilium.io/v2',
+    kind: 'CiliumClusterwideNetworkPolicy',
+    metadata: { name: 't' },
+    spec,
+    ...extra,
+  };
 }
 
 /** A rule selecting app=web with the given fields. */
@@ -39,7 +51,10 @@ export interface Case {
 export function assertIssue(issues: ValidationIssue[], c: Omit<Case, 'run' | 'name'>): void {
   const severity = c.severity ?? 'error';
   const hit = issues.find((i) => i.path === c.path && i.severity === severity && i.message.includes(c.fragment));
-  assert.ok(hit, `expected ${severity} at ${c.path} containing ${JSON.stringify(c.fragment)}; got:\n${issues.map((i) => `  ${i.severity} ${i.path}: ${i.message}`).join('\n') || '  (none)'}`);
+  assert.ok(
+    hit,
+    `expected ${severity} at ${c.path} containing ${JSON.stringify(c.fragment)}; got:\n${issues.map((i) => `  ${i.severity} ${i.path}: ${i.message}`).join('\n') || '  (none)'}`,
+  );
 }
 
 export function errorsOf(issues: ValidationIssue[]): ValidationIssue[] {

@@ -3,7 +3,27 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { lbPoolSemantics, networkPolicySemantics, policySemantics } from '../../../src/webhooks/semantics/index.ts';
 
-const scalars: unknown[] = [null, undefined, 0, -1, 1.5, NaN, Infinity, '', 'x', true, false, [], {}, [null], [[]], [{}], Symbol('s'), () => 1, 10n];
+const scalars: unknown[] = [
+  null,
+  undefined,
+  0,
+  -1,
+  1.5,
+  NaN,
+  Infinity,
+  '',
+  'x',
+  true,
+  false,
+  [],
+  {},
+  [null],
+  [[]],
+  [{}],
+  Symbol('s'),
+  () => 1,
+  10n,
+];
 
 /** Deterministic pseudo-random generator (mulberry32), so a failure can be reproduced. */
 function rng(seed: number): () => number {
@@ -17,14 +37,88 @@ function rng(seed: number): () => number {
 }
 
 const keys = [
-  'spec', 'specs', 'endpointSelector', 'nodeSelector', 'ingress', 'egress', 'ingressDeny', 'egressDeny', 'enableDefaultDeny',
-  'fromEndpoints', 'toEndpoints', 'fromCIDR', 'toCIDR', 'fromCIDRSet', 'toCIDRSet', 'cidr', 'except', 'fromEntities', 'toEntities',
-  'toFQDNs', 'matchName', 'matchPattern', 'toPorts', 'ports', 'port', 'endPort', 'protocol', 'rules', 'http', 'dns', 'kafka',
-  'path', 'method', 'headers', 'headerMatches', 'icmps', 'fields', 'type', 'family', 'matchLabels', 'matchExpressions', 'key',
-  'operator', 'values', 'toServices', 'k8sServiceSelector', 'selector', 'toGroups', 'aws', 'listener', 'serverNames', 'blocks',
-  'start', 'stop', 'serviceSelector', 'podSelector', 'from', 'to', 'ipBlock', 'policyTypes', 'cidrGroupSelector', '__proto__', 'constructor',
+  'spec',
+  'specs',
+  'endpointSelector',
+  'nodeSelector',
+  'ingress',
+  'egress',
+  'ingressDeny',
+  'egressDeny',
+  'enableDefaultDeny',
+  'fromEndpoints',
+  'toEndpoints',
+  'fromCIDR',
+  'toCIDR',
+  'fromCIDRSet',
+  'toCIDRSet',
+  'cidr',
+  'except',
+  'fromEntities',
+  'toEntities',
+  'toFQDNs',
+  'matchName',
+  'matchPattern',
+  'toPorts',
+  'ports',
+  'port',
+  'endPort',
+  'protocol',
+  'rules',
+  'http',
+  'dns',
+  'kafka',
+  'path',
+  'method',
+  'headers',
+  'headerMatches',
+  'icmps',
+  'fields',
+  'type',
+  'family',
+  'matchLabels',
+  'matchExpressions',
+  'key',
+  'operator',
+  'values',
+  'toServices',
+  'k8sServiceSelector',
+  'selector',
+  'toGroups',
+  'aws',
+  'listener',
+  'serverNames',
+  'blocks',
+  'start',
+  'stop',
+  'serviceSelector',
+  'podSelector',
+  'from',
+  'to',
+  'ipBlock',
+  'policyTypes',
+  'cidrGroupSelector',
+  '__proto__',
+  'constructor',
 ];
-const strings = ['10.0.0.0/8', '::/0', '1.2.3.4', 'In', 'in', 'TCP', 'ANY', '53', 'http', '(a)\\1', '[', '*', 'world', 'k8s:app', '', 'x'.repeat(300)];
+const strings = [
+  '10.0.0.0/8',
+  '::/0',
+  '1.2.3.4',
+  'In',
+  'in',
+  'TCP',
+  'ANY',
+  '53',
+  'http',
+  '(a)\\1',
+  '[',
+  '*',
+  'world',
+  'k8s:app',
+  '',
+  'x'.repeat(300),
+];
 
 function randomValue(r: () => number, depth: number): unknown {
   const k = r();
@@ -34,7 +128,8 @@ function randomValue(r: () => number, depth: number): unknown {
   }
   if (k < 0.55) return Array.from({ length: Math.floor(r() * 4) }, () => randomValue(r, depth - 1));
   const o: Record<string, unknown> = {};
-  for (let i = Math.floor(r() * 6); i > 0; i--) o[keys[Math.floor(r() * keys.length)] ?? 'x'] = randomValue(r, depth - 1);
+  for (let i = Math.floor(r() * 6); i > 0; i--)
+    o[keys[Math.floor(r() * keys.length)] ?? 'x'] = randomValue(r, depth - 1);
   return o;
 }
 
@@ -59,7 +154,14 @@ describe('robustness: never throws', () => {
         spec: {
           endpointSelector: [],
           ingress: { fromEndpoints: {} },
-          egress: [[], null, 3, { toPorts: { ports: 'x' } }, { toPorts: [{ ports: [null, 80, { port: 80, endPort: '90' }], rules: [] }] }, { toCIDRSet: [{ cidr: 10, except: 'x' }] }],
+          egress: [
+            [],
+            null,
+            3,
+            { toPorts: { ports: 'x' } },
+            { toPorts: [{ ports: [null, 80, { port: 80, endPort: '90' }], rules: [] }] },
+            { toCIDRSet: [{ cidr: 10, except: 'x' }] },
+          ],
           blocks: [null, 'x', { cidr: 5 }, { start: [], stop: {} }],
           podSelector: { matchLabels: [], matchExpressions: {} },
         },
@@ -72,7 +174,10 @@ describe('robustness: never throws', () => {
       const r = rng(name.length * 7919);
       for (let i = 0; i < 3000; i++) {
         const doc = { spec: randomValue(r, 6), specs: randomValue(r, 6) };
-        assert.doesNotThrow(() => check(doc), JSON.stringify(doc, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
+        assert.doesNotThrow(
+          () => check(doc),
+          JSON.stringify(doc, (_k, v) => (typeof v === 'bigint' ? String(v) : v)),
+        );
       }
     });
   }
@@ -83,7 +188,10 @@ describe('robustness: never throws', () => {
   });
   it('objects without a prototype', () => {
     const bare = Object.create(null) as Record<string, unknown>;
-    bare.spec = Object.assign(Object.create(null) as object, { ingress: [Object.create(null)], blocks: [Object.create(null)] });
+    bare.spec = Object.assign(Object.create(null) as object, {
+      ingress: [Object.create(null)],
+      blocks: [Object.create(null)],
+    });
     for (const [, check] of checks) assert.doesNotThrow(() => check(bare));
   });
 });
