@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Build etcd, kube-apiserver, kube-controller-manager and kubectl from the
-# official Go modules pinned in tools/k8s/go.mod, into
+# Build etcd, kube-apiserver, kube-controller-manager, kubectl and kube-proxy
+# from the official Go modules pinned in tools/k8s/go.mod, into
 #   ${CILIUM_TS_CACHE:-$HOME/.cache/cilium-ts}/k8s-<K8S_VERSION>/bin/
 #
 # Usage: tools/k8s/build.sh        (no arguments; run from anywhere)
 #
 # Progress goes to stderr; the last line on stdout is the absolute bin dir.
-# Fast no-op when the binaries exist and the stamp matches the hash of
-# go.mod, go.sum, cmd/etcd/main.go, tools.go and this script.
+# Fast no-op when every binary in bins exists and the stamp matches the hash
+# of go.mod, go.sum, cmd/etcd/main.go, tools.go and this script (so a cache
+# built before a binary was added is rebuilt: the script and tools.go differ).
 # Needs only Go and the Go module proxy (GOFLAGS=-mod=readonly: go.sum must be
 # complete; nothing is tidied at build time).
 set -euo pipefail
@@ -24,7 +25,7 @@ cache="${CILIUM_TS_CACHE:-$HOME/.cache/cilium-ts}"
 [[ "$cache" == /* ]] || cache="$PWD/$cache" # the printed bin dir must be absolute
 root="$cache/k8s-$K8S_VERSION"
 bin="$root/bin"
-bins=(etcd kube-apiserver kube-controller-manager kubectl)
+bins=(etcd kube-apiserver kube-controller-manager kubectl kube-proxy)
 
 log() { printf 'k8s-tools: %s\n' "$*" >&2; }
 
@@ -97,7 +98,7 @@ done
 # of the default "Not provided (use ./build instead of go build)".
 ldflags+=" -X go.etcd.io/etcd/api/v3/version.GitSHA=unknown"
 
-log "building etcd $ETCD_VERSION, kube-apiserver/kube-controller-manager/kubectl $K8S_VERSION"
+log "building etcd $ETCD_VERSION, kube-apiserver/kube-controller-manager/kubectl/kube-proxy $K8S_VERSION"
 log "into $bin (cold build takes several minutes)"
 start=$SECONDS
 (
@@ -105,12 +106,13 @@ start=$SECONDS
 	export CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" GOWORK=off
 	mkdir -p "$tmp/bin"
 	# -X for a package a binary does not link is ignored, so one ldflags
-	# string serves all four.
+	# string serves all five.
 	go build -p 2 -trimpath -ldflags "$ldflags" -o "$tmp/bin/" \
 		./cmd/etcd \
 		k8s.io/kubernetes/cmd/kube-apiserver \
 		k8s.io/kubernetes/cmd/kube-controller-manager \
-		k8s.io/kubernetes/cmd/kubectl
+		k8s.io/kubernetes/cmd/kubectl \
+		k8s.io/kubernetes/cmd/kube-proxy
 )
 for b in "${bins[@]}"; do
 	[[ -x "$tmp/bin/$b" ]] || { log "missing $b after build"; exit 1; }
