@@ -9,7 +9,10 @@
  * the packet straight into the destination pod with bpf_redirect_peer (MACs rewritten, TTL
  * decremented), bypassing the host stack and the destination's cil_to_container.
  * The endpoint is found by the veth's ifindex in cilium_lxc; enforcement, identities and
- * policy all come from maps, so nothing is recompiled per endpoint. */
+ * policy all come from maps, so nothing is recompiled per endpoint.
+ * Services (east-west): cil_from_container translates a packet to a frontend into one to a
+ * backend before conntrack and policy (lib/lb-nat.h); a reply gets its frontend back as the
+ * last step before it enters the client pod (cil_to_container, or the same-node redirect). */
 #include "lib/common.h"
 #include "lib/drop.h"
 #include "lib/maps.h"
@@ -19,6 +22,7 @@
 #include "lib/policy.h"
 #include "lib/metrics.h"
 #include "lib/events.h"
+#include "lib/lb-nat.h"
 
 static __always_inline int drop_packet(struct __sk_buff *ctx, const struct pkt *p,
 				       const struct endpoint_info *ep, __u32 src_id, __u32 dst_id,
@@ -130,6 +134,10 @@ static __always_inline int handle_lxc(struct __sk_buff *ctx, const __u8 dir)
 	ep = bpf_map_lookup_elem(&cilium_lxc, &ifindex);
 	if (!ep)
 		return TC_ACT_OK; /* not one of our endpoints (yet): leave it alone */
+	if (dir == DIR_INGRESS && ctx->mark == LB_MARK_REJECT) {
+		ctx->mark = 0;
+		return TC_ACT_OK; /* our own answer to the pod's packet (lb_reject4) */
+	}
 
 	ret = parse_packet(ctx, &p);
 	if (ret == PARSE_PASS)
@@ -143,6 +151,15 @@ static __always_inline int handle_lxc(struct __sk_buff *ctx, const __u8 dir)
 	}
 
 	if (dir == DIR_EGRESS) {
+		ret = lb_translate(ctx, &p);
+		if (ret != REASON_FORWARDED) {
+			drop_packet(ctx, &p, ep, ep->sec_identity, ipcache_identity(p.t.family, p.t.daddr),
+				    (__u8)ret, dir, CT_NEW);
+			/* No backend: the client is told at once (ICMP port unreachable, IPv4). */
+			if (ret == DROP_NO_SERVICE && lb_reject4(ctx, &p) == 0)
+				return bpf_redirect(ifindex, 0);
+			return TC_ACT_SHOT;
+		}
 		src_id = ep->sec_identity;
 		peer_id = dst_id = ipcache_identity(p.t.family, p.t.daddr);
 	} else {
@@ -160,7 +177,13 @@ static __always_inline int handle_lxc(struct __sk_buff *ctx, const __u8 dir)
 		return drop_packet(ctx, &p, ep, src_id, dst_id, (__u8)ret, dir, CT_NEW);
 	forwarded(ctx, &p, ep, src_id, dst_id, dir, ct_state);
 
-	if (dir != DIR_EGRESS || p.kind != PKT_NORMAL)
+	if (dir == DIR_INGRESS) {
+		ret = lb_reverse(ctx, &p);
+		if (ret != REASON_FORWARDED)
+			return drop_packet(ctx, &p, ep, src_id, dst_id, (__u8)ret, dir, ct_state);
+		return TC_ACT_OK;
+	}
+	if (p.kind != PKT_NORMAL)
 		return TC_ACT_OK;
 	dst_ep = local_endpoint(&p, &dst_ifindex);
 	if (!dst_ep)
@@ -172,7 +195,10 @@ static __always_inline int handle_lxc(struct __sk_buff *ctx, const __u8 dir)
 		return drop_packet(ctx, &p, dst_ep, src_id, dst_id, (__u8)ret, DIR_INGRESS, CT_NEW);
 	forwarded(ctx, &p, dst_ep, src_id, dst_id, DIR_INGRESS, ct_state);
 	if (prepare_redirect(ctx, &p, dst_ep) < 0)
-		return TC_ACT_OK;
+		return TC_ACT_OK; /* untranslated: the client's cil_to_container translates it */
+	ret = lb_reverse(ctx, &p);
+	if (ret != REASON_FORWARDED)
+		return drop_packet(ctx, &p, dst_ep, src_id, dst_id, (__u8)ret, DIR_INGRESS, ct_state);
 	return bpf_redirect_peer(dst_ifindex, 0);
 }
 

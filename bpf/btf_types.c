@@ -9,6 +9,8 @@
 #include "lib/policy.h"
 #include "lib/metrics.h"
 #include "lib/events.h"
+#include "lib/lb.h"
+#include "lib/lb-ct.h"
 
 struct endpoint_info btf_endpoint_info;
 struct endpoint_key btf_endpoint_key;
@@ -21,5 +23,20 @@ struct policy_entry btf_policy_entry;
 struct metrics_key btf_metrics_key;
 struct metrics_value btf_metrics_value;
 struct flow_event btf_flow_event;
+struct lb4_key btf_lb4_key;
+struct lb6_key btf_lb6_key;
+struct lb4_service btf_lb4_service;
+struct lb6_service btf_lb6_service;
+struct lb4_backend btf_lb4_backend;
+struct lb6_backend btf_lb6_backend;
+struct lb4_reverse_nat btf_lb4_reverse_nat;
+struct lb6_reverse_nat btf_lb6_reverse_nat;
+struct lb4_affinity_key btf_lb4_affinity_key;
+struct lb6_affinity_key btf_lb6_affinity_key;
+struct lb_affinity_val btf_lb_affinity_val;
+struct lb_affinity_match btf_lb_affinity_match;
+struct lb4_src_range_key btf_lb4_src_range_key;
+struct lb6_src_range_key btf_lb6_src_range_key;
+struct lb_ct_entry btf_lb_ct_entry;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

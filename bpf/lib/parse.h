@@ -65,7 +65,10 @@ struct pkt {
 	__u8 tcp_flags;
 	__u8 kind;
 	__u8 has_inner;
-	__u8 pad[3];
+	__u8 pad;
+	__u16 l4_off;       /* offset of the L4 header (service translation rewrites it) */
+	__u16 inner_off;    /* ICMP errors: offset of the inner IP header */
+	__u16 pad2;
 };
 
 /* Return values of parse_packet besides a positive drop reason. */
@@ -90,6 +93,7 @@ static __always_inline int parse_inner_ipv4(struct __sk_buff *ctx, __u32 off, st
 {
 	struct iphdr ip;
 
+	p->inner_off = off;
 	if (bpf_skb_load_bytes(ctx, off, &ip, sizeof(ip)) < 0)
 		return DROP_INVALID;
 	if (ip.ihl < 5)
@@ -108,6 +112,7 @@ static __always_inline int parse_inner_ipv6(struct __sk_buff *ctx, __u32 off, st
 {
 	struct ipv6hdr ip6;
 
+	p->inner_off = off;
 	if (bpf_skb_load_bytes(ctx, off, &ip6, sizeof(ip6)) < 0)
 		return DROP_INVALID;
 	p->inner.family = FAMILY_IPV6;
@@ -124,6 +129,7 @@ static __always_inline int parse_l4(struct __sk_buff *ctx, __u32 off, struct pkt
 {
 	struct tuple *t = &p->t;
 
+	p->l4_off = off;
 	switch (t->nexthdr) {
 	case IPPROTO_TCP: {
 		__u8 hdr[14]; /* ports, seq, ack, doff, flags */

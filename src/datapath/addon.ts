@@ -5,30 +5,73 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export interface ProgramDesc { name: string; section: string; fd: number; type: number }
+export interface ProgramDesc {
+  name: string;
+  section: string;
+  fd: number;
+  type: number;
+}
 export interface MapDesc {
-  name: string; fd: number; type: number; keySize: number; valueSize: number;
-  maxEntries: number; flags: number; pinPath?: string;
+  name: string;
+  fd: number;
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+  pinPath?: string;
 }
 export interface MapInfo {
-  type: number; id: number; keySize: number; valueSize: number; maxEntries: number;
-  flags: number; name: string;
+  type: number;
+  id: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+  name: string;
 }
-export interface BpfObjectOptions { pinRoot?: string; reuseMaps?: Record<string, number> }
+export interface BpfObjectOptions {
+  pinRoot?: string;
+  reuseMaps?: Record<string, number>;
+}
 export interface NativeBpfObject {
   load(): void;
   programs(): ProgramDesc[];
   maps(): MapDesc[];
   close(): void;
 }
-export interface NativeRingBuffer { consume(): number; close(): void; ref(): void; unref(): void }
-export interface TestRunResult { retval: number; data: Buffer; duration: number; ctxOut?: Buffer }
-export interface BatchLookup { keys: Buffer; values: Buffer; count: number; nextBatch: Buffer | null }
-export interface CreateMapOptions {
-  type: number; keySize: number; valueSize: number; maxEntries: number; flags?: number;
-  name?: string; innerMapFd?: number;
+export interface NativeRingBuffer {
+  consume(): number;
+  close(): void;
+  ref(): void;
+  unref(): void;
 }
-export interface TcLink { handle: number; priority: number; progId: number }
+export interface TestRunResult {
+  retval: number;
+  data: Buffer;
+  duration: number;
+  ctxOut?: Buffer;
+}
+export interface BatchLookup {
+  keys: Buffer;
+  values: Buffer;
+  count: number;
+  nextBatch: Buffer | null;
+}
+export interface CreateMapOptions {
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags?: number;
+  name?: string;
+  innerMapFd?: number;
+}
+export interface TcLink {
+  handle: number;
+  priority: number;
+  progId: number;
+}
 
 export interface Addon {
   BpfObject: new (path: string, opts?: BpfObjectOptions) => NativeBpfObject;
@@ -47,10 +90,18 @@ export interface Addon {
   closeFd(fd: number): void;
   numPossibleCpus(): number;
   mapGetFdById(id: number): number;
-  progTestRun(fd: number, data: Buffer, opts?: { repeat?: number; ctxIn?: Buffer; dataOutSize?: number }): TestRunResult;
+  progTestRun(
+    fd: number,
+    data: Buffer,
+    opts?: { repeat?: number; ctxIn?: Buffer; dataOutSize?: number },
+  ): TestRunResult;
   progInfo(fd: number): { id: number; type: number; name: string; tag: string };
-  tcAttach(ifindex: number, point: 'ingress' | 'egress', progFd: number,
-    opts?: { handle?: number; priority?: number; replace?: boolean }): TcLink;
+  tcAttach(
+    ifindex: number,
+    point: 'ingress' | 'egress',
+    progFd: number,
+    opts?: { handle?: number; priority?: number; replace?: boolean },
+  ): TcLink;
   tcDetach(ifindex: number, point: 'ingress' | 'egress', handle: number, priority: number): boolean;
   tcQuery(ifindex: number, point: 'ingress' | 'egress', handle: number, priority: number): number | null;
   tcHookDestroy(ifindex: number): void;
@@ -62,7 +113,12 @@ export interface Addon {
 }
 
 /** Errors thrown by the addon carry these. */
-export interface BpfError extends Error { errno?: number; code?: string; syscall?: string; verifierLog?: string }
+export interface BpfError extends Error {
+  errno?: number;
+  code?: string;
+  syscall?: string;
+  verifierLog?: string;
+}
 
 export const addonPath = fileURLToPath(new URL('../../addon/build/Release/cilium_ts_bpf.node', import.meta.url));
 

@@ -2,7 +2,10 @@
 import type { Addon, BpfError } from './addon.ts';
 import type { Codec } from './codecs.ts';
 
-export interface ValueCodec<V> { encode(v: V): Buffer; decode(b: Buffer): V }
+export interface ValueCodec<V> {
+  encode(v: V): Buffer;
+  decode(b: Buffer): V;
+}
 
 /** Batch calls are refused by some map types (LPM trie): remember and fall back. */
 function batchUnsupported(e: unknown): boolean {
@@ -67,7 +70,8 @@ export class BpfMap<K, V> {
     let token: Buffer | null = null;
     for (;;) {
       const r = this.addon.mapLookupBatch(this.fd, 256, token);
-      const ks = info.keySize, vs = r.count ? r.values.length / r.count : 0;
+      const ks = info.keySize,
+        vs = r.count ? r.values.length / r.count : 0;
       for (let i = 0; i < r.count; i++) {
         out.push([r.keys.subarray(i * ks, (i + 1) * ks), r.values.subarray(i * vs, (i + 1) * vs)]);
       }
@@ -85,7 +89,12 @@ export class BpfMap<K, V> {
     if (pairs.length === 0) return;
     if (this.batchOk && pairs.length > 1) {
       try {
-        this.addon.mapUpdateBatch(this.fd, Buffer.concat(pairs.map((p) => p[0])), Buffer.concat(pairs.map((p) => p[1])), flags);
+        this.addon.mapUpdateBatch(
+          this.fd,
+          Buffer.concat(pairs.map((p) => p[0])),
+          Buffer.concat(pairs.map((p) => p[1])),
+          flags,
+        );
         return;
       } catch (e) {
         if (!batchUnsupported(e)) throw e;

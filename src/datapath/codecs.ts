@@ -10,6 +10,7 @@ import {
   pad,
   scalarCodec,
   struct,
+  u16,
   u32,
   u64,
   u8,
@@ -395,6 +396,231 @@ export const flowEventCodec = struct<FlowEvent>('flow_event', [
   ['len', u32, 'len'],
 ]);
 
+// --- service load-balancing (bpf/lib/lb.h, bpf/lib/lb-ct.h) ---------------------------------------
+
+/** A fixed-family address member: a __u32 (IPv4) or __u32[4] (IPv6) in network byte order. */
+const familyAddress = (f: Family): FieldType<string> => ({
+  size: f === 4 ? 4 : 16,
+  align: 4,
+  write: (b, o, a) => b.set(ipToBytes(a), o),
+  read: (b, o) => bytesToIp(b.subarray(o, o + (f === 4 ? 4 : 16)), f),
+});
+
+/** lb{4,6}_affinity_key.client_id: a union of the client address and a socket cookie (8-aligned). */
+const affinityClient = (f: Family): FieldType<string> => ({ ...familyAddress(f), size: f === 4 ? 8 : 16, align: 8 });
+
+/** lb{4,6}_key.scope: LB_LOOKUP_SCOPE_EXT / LB_LOOKUP_SCOPE_INT. */
+export type LbScope = 'external' | 'internal';
+const LB_LOOKUP_SCOPE_INT = 1;
+const lbScope: FieldType<LbScope> = mapped(
+  u8,
+  (s: LbScope) => (s === 'internal' ? LB_LOOKUP_SCOPE_INT : 0),
+  (n) => (n === LB_LOOKUP_SCOPE_INT ? 'internal' : 'external'),
+);
+
+/** A services map key: slot 0 is the frontend, slots 1..count its backends. */
+export interface LbKey {
+  address: string;
+  port: number;
+  slot: number;
+  /** IP protocol number (6, 17, 132) */
+  protocol: number;
+  scope: LbScope;
+}
+const lbKey = (cName: string, f: Family): Codec<LbKey> =>
+  struct<LbKey>(cName, [
+    ['address', familyAddress(f), 'address'],
+    ['dport', be16, 'port'],
+    ['backend_slot', u16, 'slot'],
+    ['proto', u8, 'protocol'],
+    ['scope', lbScope, 'scope'],
+    ['pad', pad(2)],
+  ]);
+export const lb4KeyCodec = lbKey('lb4_key', 4);
+export const lb6KeyCodec = lbKey('lb6_key', 6);
+
+/** Slot 0: count, revNatIndex, flags, and the affinity timeout in backendId; other slots: backendId. */
+export interface LbServiceValue {
+  backendId: number;
+  count: number;
+  revNatIndex: number;
+  flags: number;
+  flags2: number;
+}
+const lbService = (cName: string): Codec<LbServiceValue> =>
+  struct<LbServiceValue>(cName, [
+    ['backend_id', u32, 'backendId'],
+    ['count', u16, 'count'],
+    ['rev_nat_index', u16, 'revNatIndex'],
+    ['flags', u8, 'flags'],
+    ['flags2', u8, 'flags2'],
+    ['pad', pad(2)],
+  ]);
+export const lb4ServiceCodec = lbService('lb4_service');
+export const lb6ServiceCodec = lbService('lb6_service');
+
+export interface LbBackendValue {
+  address: string;
+  port: number;
+  protocol: number;
+  /** BE_STATE_* */
+  state: number;
+  clusterId: number;
+  zone: number;
+}
+const lbBackend = (cName: string, f: Family): Codec<LbBackendValue> =>
+  struct<LbBackendValue>(cName, [
+    ['address', familyAddress(f), 'address'],
+    ['port', be16, 'port'],
+    ['proto', u8, 'protocol'],
+    ['flags', u8, 'state'],
+    ['cluster_id', u16, 'clusterId'],
+    ['zone', u8, 'zone'],
+    ['pad', pad(1)],
+  ]);
+export const lb4BackendCodec = lbBackend('lb4_backend', 4);
+export const lb6BackendCodec = lbBackend('lb6_backend', 6);
+
+export interface LbReverseNat {
+  address: string;
+  port: number;
+}
+const lbReverseNat = (cName: string, f: Family): Codec<LbReverseNat> =>
+  struct<LbReverseNat>(cName, [
+    ['address', familyAddress(f), 'address'],
+    ['port', be16, 'port'],
+    ['pad', pad(2, 2)],
+  ]);
+export const lb4ReverseNatCodec = lbReverseNat('lb4_reverse_nat', 4);
+export const lb6ReverseNatCodec = lbReverseNat('lb6_reverse_nat', 6);
+
+/** Key of cilium_lb{4,6}_reverse_nat and cilium_lb{4,6}_maglev: the rev-NAT id (host byte order). */
+export const u16Codec: Codec<number> = scalarCodec('__u16', u16);
+
+export interface LbAffinityKey {
+  client: string;
+  revNatId: number;
+}
+const lbAffinityKey = (cName: string, f: Family): Codec<LbAffinityKey> =>
+  struct<LbAffinityKey, LbAffinityKey & { netnsCookie: number }>(
+    cName,
+    [
+      ['client_id', affinityClient(f), 'client'],
+      ['rev_nat_id', u16, 'revNatId'],
+      ['netns_cookie', u8, 'netnsCookie'],
+      ['pad1', pad(1)],
+      ['pad2', pad(4, 4)],
+    ],
+    { toC: (k) => ({ ...k, netnsCookie: 0 }), fromC: ({ client, revNatId }) => ({ client, revNatId }) },
+  );
+export const lb4AffinityKeyCodec = lbAffinityKey('lb4_affinity_key', 4);
+export const lb6AffinityKeyCodec = lbAffinityKey('lb6_affinity_key', 6);
+
+export interface LbAffinityVal {
+  /** seconds of bpf_ktime_get_ns */
+  lastUsed: bigint;
+  backendId: number;
+}
+export const lbAffinityValCodec = struct<LbAffinityVal>('lb_affinity_val', [
+  ['last_used', u64, 'lastUsed'],
+  ['backend_id', u32, 'backendId'],
+  ['pad', pad(4, 4)],
+]);
+
+export interface LbAffinityMatch {
+  backendId: number;
+  revNatId: number;
+}
+export const lbAffinityMatchCodec = struct<LbAffinityMatch>('lb_affinity_match', [
+  ['backend_id', u32, 'backendId'],
+  ['rev_nat_id', u16, 'revNatId'],
+  ['pad', pad(2, 2)],
+]);
+
+/** A source-range key: the service's rev-NAT id and a client prefix ("10.0.0.0/8"). */
+export interface LbSourceRange {
+  revNatId: number;
+  cidr: string;
+}
+export const LB_SRC_RANGE_STATIC_PREFIX = 32;
+const lbSrcRangeKey = (cName: string, f: Family): Codec<LbSourceRange> =>
+  struct<LbSourceRange, { prefixLen: number; revNatId: number; addr: string }>(
+    cName,
+    [
+      ['prefixlen', u32, 'prefixLen'],
+      ['rev_nat_id', u16, 'revNatId'],
+      ['pad', pad(2, 2)],
+      ['addr', familyAddress(f), 'addr'],
+    ],
+    {
+      toC: ({ revNatId, cidr }) => {
+        const c = parseCidr(cidr);
+        if (c.family !== f) throw new Error(`${cName}: ${cidr} is not IPv${f}`);
+        return { prefixLen: LB_SRC_RANGE_STATIC_PREFIX + c.prefixLen, revNatId, addr: maskedAddr(c) };
+      },
+      fromC: (k) => ({ revNatId: k.revNatId, cidr: `${k.addr}/${k.prefixLen - LB_SRC_RANGE_STATIC_PREFIX}` }),
+    },
+  );
+export const lb4SrcRangeKeyCodec = lbSrcRangeKey('lb4_src_range_key', 4);
+export const lb6SrcRangeKeyCodec = lbSrcRangeKey('lb6_src_range_key', 6);
+
+/** A __u8 map value (source ranges, affinity match): always 1. */
+export const u8Codec: Codec<number> = scalarCodec('__u8', u8);
+
+/**
+ * A service conntrack entry (cilium_lb_ct, keyed by ct_key with dir CT_SERVICE or
+ * CT_SERVICE_REV). The struct does not carry the family: an address whose last 12 bytes are zero
+ * reads as IPv4.
+ */
+export interface LbCtEntry {
+  lastSeen: bigint;
+  backendAddr: string;
+  backendId: number;
+  backendPort: number;
+  revNatIndex: number;
+}
+const anyFamilyAddress: FieldType<string> = {
+  size: 16,
+  align: 4,
+  write: (b, o, a) => b.set(ipToBytes(a), o),
+  read: (b, o) => {
+    const bytes = b.subarray(o, o + 16);
+    return bytes.subarray(4).every((x) => x === 0) ? bytesToIp(bytes, 4) : bytesToIp(bytes, 6);
+  },
+};
+/** cilium_lb_ct's key: a ct_key whose dir is CT_SERVICE (client -> frontend) or CT_SERVICE_REV (reply). */
+export interface LbCtKey extends Omit<CtKey, 'dir'> {
+  dir: 'service' | 'reply';
+}
+const CT_SERVICE = 2;
+const CT_SERVICE_REV = 3;
+export const lbCtKeyCodec = struct<LbCtKey>('ct_key', [
+  ['saddr', address('family'), 'saddr'],
+  ['daddr', address('family'), 'daddr'],
+  ['sport', be16, 'sport'],
+  ['dport', be16, 'dport'],
+  ['nexthdr', u8, 'protocol'],
+  [
+    'dir',
+    mapped(
+      u8,
+      (d: LbCtKey['dir']) => (d === 'service' ? CT_SERVICE : CT_SERVICE_REV),
+      (n) => (n === CT_SERVICE ? 'service' : 'reply'),
+    ),
+    'dir',
+  ],
+  ['family', family, 'family'],
+  ['pad', pad(1)],
+]);
+
+export const lbCtEntryCodec = struct<LbCtEntry>('lb_ct_entry', [
+  ['last_seen', u64, 'lastSeen'],
+  ['backend_addr', anyFamilyAddress, 'backendAddr'],
+  ['backend_id', u32, 'backendId'],
+  ['backend_port', be16, 'backendPort'],
+  ['rev_nat_index', u16, 'revNatIndex'],
+]);
+
 /** Every struct codec, for the BTF layout check. */
 export const allCodecs: ReadonlyArray<Codec<unknown>> = [
   endpointInfoCodec,
@@ -408,4 +634,20 @@ export const allCodecs: ReadonlyArray<Codec<unknown>> = [
   metricsKeyCodec,
   metricsValueCodec,
   flowEventCodec,
+  lb4KeyCodec,
+  lb6KeyCodec,
+  lb4ServiceCodec,
+  lb6ServiceCodec,
+  lb4BackendCodec,
+  lb6BackendCodec,
+  lb4ReverseNatCodec,
+  lb6ReverseNatCodec,
+  lb4AffinityKeyCodec,
+  lb6AffinityKeyCodec,
+  lbAffinityValCodec,
+  lbAffinityMatchCodec,
+  lb4SrcRangeKeyCodec,
+  lb6SrcRangeKeyCodec,
+  lbCtKeyCodec,
+  lbCtEntryCodec,
 ];

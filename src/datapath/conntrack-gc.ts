@@ -10,13 +10,15 @@ const SEC = 1_000_000_000n;
 /** Cilium's default lifetimes. */
 export const defaultCtTimeouts = {
   tcpEstablishedNs: 21_600n * SEC, // 6 h
-  tcpSynNs: 60n * SEC,             // no ACK seen yet
-  tcpClosingNs: 10n * SEC,         // FIN or RST seen
-  otherNs: 60n * SEC,              // UDP, ICMP, ...
+  tcpSynNs: 60n * SEC, // no ACK seen yet
+  tcpClosingNs: 10n * SEC, // FIN or RST seen
+  otherNs: 60n * SEC, // UDP, ICMP, ...
 };
 export type CtTimeouts = typeof defaultCtTimeouts;
 
-const FIN = 0x01, RST = 0x04, ACK = 0x10;
+const FIN = 0x01,
+  RST = 0x04,
+  ACK = 0x10;
 
 export function ctLifetime(key: CtKey, entry: CtEntry, t: CtTimeouts = defaultCtTimeouts): bigint {
   if (key.protocol !== IpProto.TCP) return t.otherNs;
@@ -25,12 +27,16 @@ export function ctLifetime(key: CtKey, entry: CtEntry, t: CtTimeouts = defaultCt
   return t.tcpEstablishedNs;
 }
 
-export function gcConntrack(map: BpfMap<CtKey, CtEntry>, opts: { now?: bigint; timeouts?: CtTimeouts } = {}): { scanned: number; deleted: number } {
+export function gcConntrack(
+  map: BpfMap<CtKey, CtEntry>,
+  opts: { now?: bigint; timeouts?: CtTimeouts } = {},
+): { scanned: number; deleted: number } {
   const now = opts.now ?? process.hrtime.bigint();
   const expired: Buffer[] = [];
   const entries = map.rawEntries();
   for (const [kb, vb] of entries) {
-    const key = map.keyCodec.decode(kb), entry = map.valueCodec.decode(vb);
+    const key = map.keyCodec.decode(kb),
+      entry = map.valueCodec.decode(vb);
     if (now - entry.lastSeen > ctLifetime(key, entry, opts.timeouts)) expired.push(kb);
   }
   map.deleteRaw(expired);

@@ -18,9 +18,11 @@ export const DropReason = {
   UNKNOWN_L3: 139,
   UNKNOWN_L4: 142,
   FRAG_NOSUPPORT: 157,
+  NO_SERVICE: 158,
   NO_CONFIG: 165,
   INVALID_IDENTITY: 171,
   FORBIDDEN_ICMP6: 176,
+  NOT_IN_SRC_RANGE: 177,
   POLICY_DENY: 181,
 } as const;
 
@@ -35,9 +37,11 @@ export const dropReasonNames: Readonly<Record<number, string>> = {
   139: 'Unknown L3 target address',
   142: 'Unknown L4 protocol',
   157: 'Fragmented packet',
+  158: 'Service backend not found',
   165: 'No configuration available to perform policy decision',
   171: 'Invalid identity',
   176: 'Forbidden ICMPv6 message',
+  177: 'Not in a source range',
   181: 'Policy denied by denylist',
 };
 
@@ -75,7 +79,7 @@ export const MapType = {
   PERCPU_ARRAY: 6,
   RINGBUF: 27,
 } as const;
-export const MapFlags = { NO_PREALLOC: 1 } as const;
+export const MapFlags = { NO_PREALLOC: 1, INNER_MAP: 1 << 12 } as const;
 export const UpdateFlags = { ANY: 0, NOEXIST: 1, EXIST: 2 } as const;
 export const TcAction = { OK: 0, SHOT: 2, REDIRECT: 7 } as const;
 
@@ -89,7 +93,39 @@ export const MapName = {
   metrics: 'cilium_metrics',
   events: 'cilium_events',
   eventsLost: 'cilium_events_lost',
+  lb4Services: 'cilium_lb4_services_v2',
+  lb6Services: 'cilium_lb6_services_v2',
+  lb4Backends: 'cilium_lb4_backends_v3',
+  lb6Backends: 'cilium_lb6_backends_v3',
+  lb4ReverseNat: 'cilium_lb4_reverse_nat',
+  lb6ReverseNat: 'cilium_lb6_reverse_nat',
+  lb4Affinity: 'cilium_lb4_affinity',
+  lb6Affinity: 'cilium_lb6_affinity',
+  lbAffinityMatch: 'cilium_lb_affinity_match',
+  lb4Maglev: 'cilium_lb4_maglev',
+  lb6Maglev: 'cilium_lb6_maglev',
+  lb4SourceRange: 'cilium_lb4_source_range',
+  lb6SourceRange: 'cilium_lb6_source_range',
+  lbConntrack: 'cilium_lb_ct',
 } as const;
+
+/** lb{4,6}_service.flags and .flags2 (Cilium's SVC_FLAG_* numbering, bpf/lib/lb.h). */
+export const SvcFlags = {
+  EXTERNAL_IP: 0x01,
+  NODEPORT: 0x02,
+  EXT_LOCAL_SCOPE: 0x04,
+  HOSTPORT: 0x08,
+  AFFINITY: 0x10,
+  LOADBALANCER: 0x20,
+  ROUTABLE: 0x40,
+  SOURCE_RANGE: 0x80,
+} as const;
+export const SvcFlags2 = { LOCALREDIRECT: 0x01, INT_LOCAL_SCOPE: 0x10, TWO_SCOPES: 0x20 } as const;
+/** lb{4,6}_backend.flags: Cilium's BE_STATE_* */
+export const BackendStateCode = { active: 0, terminating: 1, quarantined: 2, maintenance: 3 } as const;
+/** Maglev table sizes M Cilium accepts (primes); the default is Cilium's. */
+export const MAGLEV_TABLE_SIZES = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071] as const;
+export const DEFAULT_MAGLEV_TABLE_SIZE = 16381;
 
 export const Programs = { fromContainer: 'cil_from_container', toContainer: 'cil_to_container' } as const;
 

@@ -4,5 +4,8 @@ export * from './codecs.ts';
 export * from './conntrack-gc.ts';
 export * from './constants.ts';
 export * from './ip.ts';
+export * from './lb.ts';
+export * from './lb-maps.ts';
 export * from './loader.ts';
+export * from './maglev.ts';
 export * from './map-sync.ts';

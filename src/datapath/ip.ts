@@ -31,7 +31,11 @@ export function bytesToIp(bytes: Buffer, family: Family): string {
   return formatAddr(family, v);
 }
 
-export interface Cidr { addr: string; prefixLen: number; family: Family }
+export interface Cidr {
+  addr: string;
+  prefixLen: number;
+  family: Family;
+}
 
 /** "a/len", or a bare address as its host prefix. */
 export function parseCidr(text: string): Cidr {

@@ -7,12 +7,37 @@ import { fileURLToPath } from 'node:url';
 import { loadAddon, type Addon, type NativeBpfObject } from './addon.ts';
 import { BpfMap, type ValueCodec } from './bpf-map.ts';
 import {
-  ctEntryCodec, ctKeyCodec, endpointInfoCodec, endpointKeyCodec, ipcacheKeyCodec, metricsKeyCodec, policyEntryCodec,
-  policyKeyCodec, remoteEndpointInfoCodec, sumPerCpuMetrics, u32Codec,
-  type CtEntry, type CtKey, type EndpointInfo, type MetricsKey, type MetricsValue, type PolicyEntry,
-  type PolicyKey, type RemoteEndpointInfo,
+  ctEntryCodec,
+  ctKeyCodec,
+  endpointInfoCodec,
+  endpointKeyCodec,
+  ipcacheKeyCodec,
+  metricsKeyCodec,
+  policyEntryCodec,
+  policyKeyCodec,
+  remoteEndpointInfoCodec,
+  sumPerCpuMetrics,
+  u32Codec,
+  type CtEntry,
+  type CtKey,
+  type EndpointInfo,
+  type MetricsKey,
+  type MetricsValue,
+  type PolicyEntry,
+  type PolicyKey,
+  type RemoteEndpointInfo,
 } from './codecs.ts';
-import { DEFAULT_PIN_ROOT, MapFlags, MapName, MapType, POLICY_MAP_SIZE, Programs } from './constants.ts';
+import {
+  DEFAULT_MAGLEV_TABLE_SIZE,
+  DEFAULT_PIN_ROOT,
+  MAGLEV_TABLE_SIZES,
+  MapFlags,
+  MapName,
+  MapType,
+  POLICY_MAP_SIZE,
+  Programs,
+} from './constants.ts';
+import { allLbMaps, openLbMaps, type LbMapSet } from './lb-maps.ts';
 import { syncMap, type SyncResult } from './map-sync.ts';
 
 export const defaultObjectPath = fileURLToPath(new URL('../../bpf/build/bpf_lxc.o', import.meta.url));
@@ -32,7 +57,9 @@ export function ifindexOf(ifname: string): number {
 
 const perCpuMetrics: ValueCodec<MetricsValue> = {
   decode: sumPerCpuMetrics,
-  encode: () => { throw new Error('cilium_metrics is written by the datapath only'); },
+  encode: () => {
+    throw new Error('cilium_metrics is written by the datapath only');
+  },
 };
 const innerMapFd: ValueCodec<number> = {
   encode: (fd) => u32Codec.encode(fd),
@@ -52,19 +79,28 @@ export interface LxcMaps {
   eventsLostFd: number;
 }
 
-export interface LoadOptions { objectPath?: string; pinRoot?: string }
+export interface LoadOptions {
+  objectPath?: string;
+  pinRoot?: string;
+  /** Maglev table size M for the service maps (one of Cilium's primes; default 16381). */
+  maglevTableSize?: number;
+}
 
 export class LxcDatapath {
   readonly addon: Addon;
   readonly pinRoot: string;
   readonly maps: LxcMaps;
   readonly progs: { fromContainer: number; toContainer: number };
+  /** The service load-balancing maps (written by LbMaps in lb.ts). */
+  readonly lb: LbMapSet;
+  readonly maglevTableSize: number;
   private object: NativeBpfObject | null;
 
-  private constructor(addon: Addon, object: NativeBpfObject, pinRoot: string) {
+  private constructor(addon: Addon, object: NativeBpfObject, pinRoot: string, maglevTableSize: number) {
     this.addon = addon;
     this.object = object;
     this.pinRoot = pinRoot;
+    this.maglevTableSize = maglevTableSize;
     const fds = new Map(object.maps().map((m) => [m.name, m.fd]));
     const fd = (name: string): number => {
       const v = fds.get(name);
@@ -81,8 +117,10 @@ export class LxcDatapath {
       eventsFd: fd(MapName.events),
       eventsLostFd: fd(MapName.eventsLost),
     };
+    this.lb = openLbMaps(addon, fd);
     const progs = new Map(object.programs().map((p) => [p.name, p.fd]));
-    const from = progs.get(Programs.fromContainer), to = progs.get(Programs.toContainer);
+    const from = progs.get(Programs.fromContainer),
+      to = progs.get(Programs.toContainer);
     if (from === undefined || to === undefined) throw new Error('bpf_lxc.o lacks its programs');
     this.progs = { fromContainer: from, toContainer: to };
   }
@@ -91,6 +129,10 @@ export class LxcDatapath {
   static load(opts: LoadOptions = {}): LxcDatapath {
     const addon = loadAddon();
     const pinRoot = opts.pinRoot ?? DEFAULT_PIN_ROOT;
+    const maglevTableSize = opts.maglevTableSize ?? DEFAULT_MAGLEV_TABLE_SIZE;
+    if (!(MAGLEV_TABLE_SIZES as readonly number[]).includes(maglevTableSize)) {
+      throw new RangeError(`maglevTableSize ${maglevTableSize} is not one of ${MAGLEV_TABLE_SIZES.join(', ')}`);
+    }
     ensureBpffs();
     mkdirSync(pinRoot, { recursive: true });
     const object = new addon.BpfObject(opts.objectPath ?? defaultObjectPath, { pinRoot });
@@ -100,7 +142,7 @@ export class LxcDatapath {
       object.close();
       throw e;
     }
-    return new LxcDatapath(addon, object, pinRoot);
+    return new LxcDatapath(addon, object, pinRoot, maglevTableSize);
   }
 
   /** from-container on the veth's tc ingress, to-container on its tc egress (replacing). */
@@ -121,8 +163,12 @@ export class LxcDatapath {
    */
   replaceEndpointPolicy(epId: number, entries: Iterable<readonly [PolicyKey, PolicyEntry]>): void {
     const fd = this.addon.mapCreate({
-      type: MapType.LPM_TRIE, keySize: policyKeyCodec.layout.size, valueSize: policyEntryCodec.layout.size,
-      maxEntries: POLICY_MAP_SIZE, flags: MapFlags.NO_PREALLOC, name: `cilium_pol_${epId}`,
+      type: MapType.LPM_TRIE,
+      keySize: policyKeyCodec.layout.size,
+      valueSize: policyEntryCodec.layout.size,
+      maxEntries: POLICY_MAP_SIZE,
+      flags: MapFlags.NO_PREALLOC,
+      name: `cilium_pol_${epId}`,
     });
     try {
       const inner = new BpfMap(this.addon, fd, `policy/${epId}`, policyKeyCodec, policyEntryCodec);
@@ -171,7 +217,15 @@ export class LxcDatapath {
 
   /** Entries and capacity of every map, for `cilium-ts map list` and map pressure. */
   mapStats(): Array<{ name: string; type: number; entries: number; maxEntries: number }> {
-    const all = [this.maps.endpoints, this.maps.endpointsByIp, this.maps.ipcache, this.maps.conntrack, this.maps.policy, this.maps.metrics];
+    const all = [
+      this.maps.endpoints,
+      this.maps.endpointsByIp,
+      this.maps.ipcache,
+      this.maps.conntrack,
+      this.maps.policy,
+      this.maps.metrics,
+      ...allLbMaps(this.lb),
+    ];
     const out = all.map((m) => {
       const info = this.addon.mapInfo(m.fd);
       return { name: m.name, type: info.type, entries: m.rawEntries().length, maxEntries: info.maxEntries };

@@ -1,7 +1,12 @@
 // Converge a kernel map on a desired set of entries, writing only the difference.
 import type { BpfMap } from './bpf-map.ts';
 
-export interface SyncResult { added: number; changed: number; removed: number; unchanged: number }
+export interface SyncResult {
+  added: number;
+  changed: number;
+  removed: number;
+  unchanged: number;
+}
 
 /**
  * Reads the map once, then writes new and changed entries (batched where the map type
@@ -20,12 +25,18 @@ export function syncMap<K, V>(map: BpfMap<K, V>, desired: Iterable<readonly [K, 
 
   const writes: Array<[Buffer, Buffer]> = [];
   const deletes: Buffer[] = [];
-  let added = 0, changed = 0, unchanged = 0;
+  let added = 0,
+    changed = 0,
+    unchanged = 0;
   for (const [id, pair] of want) {
     const cur = have.get(id);
-    if (!cur) { added++; writes.push(pair); }
-    else if (!cur[1].equals(pair[1])) { changed++; writes.push(pair); }
-    else unchanged++;
+    if (!cur) {
+      added++;
+      writes.push(pair);
+    } else if (!cur[1].equals(pair[1])) {
+      changed++;
+      writes.push(pair);
+    } else unchanged++;
   }
   for (const [id, [kb]] of have) if (!want.has(id)) deletes.push(kb);
   // Writes before deletes: a key being replaced by a narrower one never leaves a gap.
