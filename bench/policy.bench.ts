@@ -76,7 +76,7 @@ const ms = (t: number) => `${(performance.now() - t).toFixed(1)} ms`;
           },
         ],
       },
-    }) as CiliumNetworkPolicy;
+    });
   let t = performance.now();
   for (let i = 0; i < POLICIES; i++) engine.upsertPolicy(policy(i, 8000 + (i % 100)));
   const addAll = ms(t);

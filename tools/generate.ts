@@ -31,7 +31,7 @@ function stripForCrd(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(stripForCrd);
   if (node === null || typeof node !== 'object') return node;
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(node)) {
+  for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
     if (nonCrdKeys.has(key)) continue;
     // `properties` and `enum`/`default` hold data, not schema keywords: copy their values as they are,
     // but still recurse into each property's schema.
@@ -95,7 +95,9 @@ function isRequiredOnly(s: unknown): boolean {
       k === 'description' ||
       // controller-gen writes `properties: {field: {}}` beside such a `required`
       (k === 'properties' &&
-        Object.values(v as object).every((p) => p && typeof p === 'object' && Object.keys(p).length === 0)),
+        Object.values(v as Record<string, unknown>).every(
+          (p) => p && typeof p === 'object' && Object.keys(p).length === 0,
+        )),
   );
 }
 
@@ -219,7 +221,7 @@ function filesUnder(rel: string): string[] {
 async function generate(): Promise<Map<string, string>> {
   const set = loadSchemaSet(schemaDir);
   const out = new Map<string, string>();
-  const ts = await compile(typesSchema(set) as never, 'CiliumObject', {
+  const ts = await compile(typesSchema(set), 'CiliumObject', {
     bannerComment: `// ${header}`,
     additionalProperties: false,
     unreachableDefinitions: true,

@@ -40,7 +40,7 @@ export class ObserverClient {
   }
 
   /** Stream GetFlows responses until the server ends the stream or `signal` aborts. */
-  async *getFlows(req: GetFlowsRequest, signal?: AbortSignal): AsyncGenerator<GetFlowsResponse> {
+  async *getFlows(req: GetFlowsRequest, signal?: AbortSignal): AsyncGenerator<GetFlowsResponse, void, undefined> {
     const call = this.#stub.GetFlows(req);
     const cancel = () => call.cancel();
     signal?.addEventListener('abort', cancel);

@@ -82,7 +82,7 @@ function ipv6ToBigInt(ip: string): bigint {
   const [head = '', tail] = s.split('::');
   const h = head ? head.split(':') : [];
   const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
-  const groups = tail !== undefined ? [...h, ...new Array(8 - h.length - t.length).fill('0'), ...t] : h;
+  const groups = tail !== undefined ? [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
   return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g || '0', 16)), 0n);
 }
 function ipToBigInt(ip: string): { family: 4 | 6; n: bigint } | undefined {

@@ -113,7 +113,7 @@ export class FlowRing {
    * `signal` aborts or the consumer stops iterating. The consumer sets the pace; if it lags more
    * than the capacity it gets a lost event and continues at the oldest flow still held.
    */
-  async *follow(opts: { fromSeq?: number; signal?: AbortSignal } = {}): AsyncGenerator<FollowEvent> {
+  async *follow(opts: { fromSeq?: number; signal?: AbortSignal } = {}): AsyncGenerator<FollowEvent, void, undefined> {
     const follower: Follower = { pendingKernelLost: 0, pendingCpu: undefined, wake: undefined };
     const { signal } = opts;
     const onAbort = () => follower.wake?.();

@@ -137,9 +137,11 @@ export function messageToJson(
   opts: JsonOptions = {},
 ): unknown {
   if (msg === undefined || msg === null) return null;
-  if (fullName === 'google.protobuf.Timestamp') return rfc3339(msg as { seconds?: number; nanos?: number });
+  if (fullName === 'google.protobuf.Timestamp') return rfc3339(msg);
   if (wrapperTypes.has(fullName)) {
-    const v = msg.value ?? (fullName === 'google.protobuf.BoolValue' ? false : 0);
+    // a wrapper's one field is a scalar: a number (64-bit ones too, longs: Number), a string or a bool
+    const value = msg.value as number | string | boolean | undefined;
+    const v = value ?? (fullName === 'google.protobuf.BoolValue' ? false : 0);
     return fullName.includes('64') ? String(v) : v;
   }
   const d = descriptor<MessageDescriptor>(fullName);

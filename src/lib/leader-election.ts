@@ -194,7 +194,7 @@ export class LeaderElector {
       ...lease,
       spec: this.#spec(
         mine ? o.transitions : o.transitions + 1,
-        mine ? (lease.spec?.acquireTime as V1MicroTime | undefined) : undefined,
+        mine ? (lease.spec?.acquireTime) : undefined,
       ),
     };
     try {

@@ -52,7 +52,7 @@ function backdated(validDays: number): Date {
 }
 
 export async function createCA(commonName: string, validDays = 365): Promise<CertificateAuthority> {
-  const keys = (await crypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = await crypto.subtle.generateKey(alg, true, ['sign', 'verify']);
   const notBefore = backdated(validDays);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
@@ -74,12 +74,13 @@ export async function createCA(commonName: string, validDays = 365): Promise<Cer
 export async function loadCA(certPem: string, keyPem: string): Promise<CertificateAuthority> {
   const cert = new x509.X509Certificate(certPem);
   const privateKey = await crypto.subtle.importKey('pkcs8', x509.PemConverter.decode(keyPem)[0]!, alg, true, ['sign']);
-  const publicKey = await cert.publicKey.export(alg, ['verify'], crypto);
-  return { cert, keys: { privateKey, publicKey } as CryptoKeyPair, certPem, keyPem };
+  // what cert.publicKey.export() does for ECDSA, typed by node:crypto (x509's CryptoKey is the DOM's)
+  const publicKey = await crypto.subtle.importKey('spki', cert.publicKey.rawData, alg, true, ['verify']);
+  return { cert, keys: { privateKey, publicKey }, certPem, keyPem };
 }
 
 export async function issue(ca: CertificateAuthority, opts: IssueOptions): Promise<KeyPairPem & { notAfter: Date }> {
-  const keys = (await crypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = await crypto.subtle.generateKey(alg, true, ['sign', 'verify']);
   const notBefore = backdated(opts.validDays ?? 365);
   const notAfter = new Date(Date.now() + (opts.validDays ?? 365) * 86_400_000);
   const usages: string[] = [];
@@ -111,7 +112,7 @@ export async function issue(ca: CertificateAuthority, opts: IssueOptions): Promi
 
 /** A bare key pair (PEM), e.g. the service-account token signing key. */
 export async function keyPair(): Promise<{ publicPem: string; privatePem: string }> {
-  const keys = (await crypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = await crypto.subtle.generateKey(alg, true, ['sign', 'verify']);
   const spki = await crypto.subtle.exportKey('spki', keys.publicKey);
   return { publicPem: x509.PemConverter.encode(spki, 'PUBLIC KEY'), privatePem: await keyPem(keys.privateKey) };
 }

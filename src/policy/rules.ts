@@ -39,7 +39,6 @@ import {
   scopeSubjectSelector,
   selectsInit,
   type CompiledSelector,
-  type SelectorLike,
 } from './selector.ts';
 
 export type { PolicyKind } from './api/index.ts';
@@ -290,7 +289,7 @@ function entryParts(
     if (p) peers.push(p);
   }
   for (const sel of (direction === 'ingress' ? e.fromNodes : e.toNodes) ?? []) {
-    peers.push({ kind: 'nodes', selector: compileSelector(sel as SelectorLike) });
+    peers.push({ kind: 'nodes', selector: compileSelector(sel) });
   }
   if (direction === 'egress') {
     for (const s of e.toServices ?? []) {

@@ -3,7 +3,7 @@
 // structural validation would say, available offline and before anything is stored.
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import type { ErrorObject, ValidateFunction } from 'ajv';
+import type { DefinedError, ErrorObject, ValidateFunction } from 'ajv';
 import { loadSchemaSet, inlineRefs, type JsonSchema } from '../api/schema-set.ts';
 import { kinds } from '../api/kinds.generated.ts';
 import { error, type ValidationIssue } from './issues.ts';
@@ -11,8 +11,8 @@ import networkPolicySchema from './schemas/network-policy.json' with { type: 'js
 
 // ajv ships CommonJS whose default export confuses ESM interop; require gives the class itself.
 const require = createRequire(import.meta.url);
-const Ajv = require('ajv').default as typeof import('ajv').default;
-const addFormats = require('ajv-formats').default as typeof import('ajv-formats').default;
+const Ajv = (require('ajv') as { default: typeof import('ajv').default }).default;
+const addFormats = (require('ajv-formats') as { default: typeof import('ajv-formats').default }).default;
 
 export interface KindSchema {
   apiGroup: string;
@@ -49,7 +49,7 @@ function forAjv(node: unknown): unknown {
     else out[k] = forAjv(v);
   }
   // Only real object nodes: a oneOf branch's `properties: {x: {}}` merely names a field.
-  const hasProps = out.type === 'object' && out.properties && Object.keys(out.properties as object).length > 0;
+  const hasProps = out.type === 'object' && out.properties && Object.keys(out.properties).length > 0;
   if (hasProps && out.additionalProperties === undefined && !out['x-kubernetes-preserve-unknown-fields']) {
     out.additionalProperties = false;
   }
@@ -165,23 +165,24 @@ const typeNames: Record<string, string> = {
 };
 
 /** One ajv error as a user would want to read it. */
-function explain(e: ErrorObject, doc: unknown): ValidationIssue | null {
+function explain(ajvError: ErrorObject, doc: unknown): ValidationIssue | null {
+  // our schemas use only ajv's own keywords, whose errors ajv types by keyword (params included)
+  const e = ajvError as DefinedError;
   const path = pointerToPath(e.instancePath);
   const here = valueAt(doc, e.instancePath);
-  const p = e.params as Record<string, unknown>;
   const field = (name: string) => (path ? `${path}.${name}` : name);
   switch (e.keyword) {
     case 'additionalProperties': {
       const allowed = Object.keys((e.parentSchema?.properties ?? {}) as object);
       return error(
-        field(String(p.additionalProperty)),
-        `unknown field "${p.additionalProperty}": check its spelling and indentation; allowed here: ${allowed.join(', ')}`,
+        field(e.params.additionalProperty),
+        `unknown field "${e.params.additionalProperty}": check its spelling and indentation; allowed here: ${allowed.join(', ')}`,
       );
     }
     case 'required':
-      return error(field(String(p.missingProperty)), `required field "${p.missingProperty}" is missing: add it`);
+      return error(field(e.params.missingProperty), `required field "${e.params.missingProperty}" is missing: add it`);
     case 'type': {
-      const want = String(p.type)
+      const want = String(e.params.type)
         .split(',')
         .map((t) => typeNames[t] ?? t)
         .join(' or ');
@@ -190,35 +191,35 @@ function explain(e: ErrorObject, doc: unknown): ValidationIssue | null {
     case 'enum':
       return error(
         path,
-        `${JSON.stringify(here)} is not allowed: use one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
+        `${JSON.stringify(here)} is not allowed: use one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
       );
     case 'pattern':
-      return error(path, `${JSON.stringify(here)} is not valid here: it must match ${String(p.pattern)}`);
+      return error(path, `${JSON.stringify(here)} is not valid here: it must match ${e.params.pattern}`);
     case 'format':
       return error(
         path,
-        `${JSON.stringify(here)} is not a valid ${p.format}${p.format === 'cidr' ? ' (address/prefix, e.g. 10.0.0.0/24 or fd00::/64)' : ''}`,
+        `${JSON.stringify(here)} is not a valid ${e.params.format}${e.params.format === 'cidr' ? ' (address/prefix, e.g. 10.0.0.0/24 or fd00::/64)' : ''}`,
       );
     case 'maxLength':
     case 'minLength':
       return error(
         path,
-        `${e.keyword === 'maxLength' ? 'longer' : 'shorter'} than allowed: ${e.keyword === 'maxLength' ? 'at most' : 'at least'} ${p.limit} characters`,
+        `${e.keyword === 'maxLength' ? 'longer' : 'shorter'} than allowed: ${e.keyword === 'maxLength' ? 'at most' : 'at least'} ${e.params.limit} characters`,
       );
     case 'maxItems':
       return error(
         path,
-        Number(p.limit) === 0
+        Number(e.params.limit) === 0
           ? 'must be empty: this field is no longer supported, remove it'
-          : `too many entries: at most ${p.limit}`,
+          : `too many entries: at most ${e.params.limit}`,
       );
     case 'minItems':
-      return error(path, `needs at least ${p.limit} entr${Number(p.limit) === 1 ? 'y' : 'ies'}`);
+      return error(path, `needs at least ${e.params.limit} entr${Number(e.params.limit) === 1 ? 'y' : 'ies'}`);
     case 'maximum':
     case 'minimum':
       return error(
         path,
-        `${JSON.stringify(here)} is out of range: must be ${e.keyword === 'maximum' ? '≤' : '≥'} ${p.limit}`,
+        `${JSON.stringify(here)} is out of range: must be ${e.keyword === 'maximum' ? '≤' : '≥'} ${e.params.limit}`,
       );
     case 'oneOf':
     case 'anyOf': {
@@ -264,7 +265,10 @@ export function structuralIssues(schema: KindSchema, doc: unknown): ValidationIs
     const issue = explain(e, doc);
     if (!issue) continue;
     const key = `${issue.path}\u0000${issue.message}`;
-    if (!seen.has(key)) (issues.push(issue), seen.add(key));
+    if (!seen.has(key)) {
+      issues.push(issue);
+      seen.add(key);
+    }
   }
   return issues;
 }

@@ -63,7 +63,7 @@ export function validate(doc: unknown): ValidationResult {
     ]);
   }
   const issues = [
-    ...apiVersionIssues(doc as TypeMeta, schema.apiGroup, schema.versions),
+    ...apiVersionIssues(doc, schema.apiGroup, schema.versions),
     ...structuralIssues(schema, doc),
   ];
   switch (schema.kind) {

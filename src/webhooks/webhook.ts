@@ -113,7 +113,8 @@ export async function runWebhook(opts: WebhookOptions): Promise<RunningWebhook> 
         renewing = undefined;
       }
     })());
-  const timer = setInterval(renew, opts.checkIntervalMs ?? 60_000);
+  // renew() catches its own failures, so the interval has nothing to await
+  const timer = setInterval(() => void renew(), opts.checkIntervalMs ?? 60_000);
   timer.unref();
   return {
     port: server.port,

@@ -25,15 +25,31 @@ const XDP_FLAGS_SKB_MODE = 2;
 function compile(src: string, outDir: string): string {
   const out = join(outDir, src.replace(/\.c$/, '.o'));
   const arch = execFileSync('uname', ['-m'], { encoding: 'utf8' }).trim();
-  execFileSync('clang', ['-O2', '-g', '-target', 'bpf', `-I/usr/include/${arch}-linux-gnu`, '-c', join(fixtures, src), '-o', out]);
+  execFileSync('clang', [
+    '-O2',
+    '-g',
+    '-target',
+    'bpf',
+    `-I/usr/include/${arch}-linux-gnu`,
+    '-c',
+    join(fixtures, src),
+    '-o',
+    out,
+  ]);
   return out;
 }
 
 function u64Codec(): Codec<bigint> {
   return {
     layout: { cName: '__u64', size: 8, fields: [] },
-    encode(v) { const b = Buffer.alloc(8); b.writeBigUInt64LE(v); return b; },
-    decode(b) { return b.readBigUInt64LE(0); },
+    encode(v) {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64LE(v);
+      return b;
+    },
+    decode(b) {
+      return b.readBigUInt64LE(0);
+    },
   };
 }
 
@@ -63,19 +79,28 @@ describe('addon', () => {
     mkdirSync(pinDir, { recursive: true });
   });
   after(() => {
-    for (const fd of fds) { try { a.closeFd(fd); } catch { /* closed by the test */ } }
+    for (const fd of fds) {
+      try {
+        a.closeFd(fd);
+      } catch {
+        /* closed by the test */
+      }
+    }
     rmSync(pinDir, { recursive: true, force: true });
     rmSync(tmp, { recursive: true, force: true });
   });
 
   it('creates a map and does lookup/update/delete with update flags', () => {
     const fd = hash();
-    const k = u32Codec.encode(7), v = Buffer.from('abcdefgh');
+    const k = u32Codec.encode(7),
+      v = Buffer.from('abcdefgh');
     assert.equal(a.mapLookup(fd, k), null);
     a.mapUpdate(fd, k, v, UpdateFlags.NOEXIST);
     assert.deepEqual(a.mapLookup(fd, k), v);
-    assert.throws(() => a.mapUpdate(fd, k, v, UpdateFlags.NOEXIST), (e: BpfError) =>
-      e.errno === 17 && e.code === 'EEXIST' && e.syscall === 'bpf_map_update_elem');
+    assert.throws(
+      () => a.mapUpdate(fd, k, v, UpdateFlags.NOEXIST),
+      (e: BpfError) => e.errno === 17 && e.code === 'EEXIST' && e.syscall === 'bpf_map_update_elem',
+    );
     assert.throws(() => a.mapUpdate(fd, u32Codec.encode(8), v, UpdateFlags.EXIST), { code: 'ENOENT' });
     assert.equal(a.mapDelete(fd, k), true);
     assert.equal(a.mapDelete(fd, k), false);
@@ -87,15 +112,23 @@ describe('addon', () => {
     assert.throws(() => a.mapUpdate(fd, Buffer.alloc(4), Buffer.alloc(4)), RangeError);
     assert.throws(() => a.mapUpdateBatch(fd, Buffer.alloc(8), Buffer.alloc(8)), RangeError);
     assert.throws(() => a.mapLookup(fd, 'nope' as unknown as Buffer), TypeError);
-    assert.throws(() => a.mapLookup(987654, Buffer.alloc(4)), (e: BpfError) =>
-      e.syscall === 'bpf_obj_get_info_by_fd' && (e.code === 'EBADF' || e.code === 'EBADFD'));
+    assert.throws(
+      () => a.mapLookup(987654, Buffer.alloc(4)),
+      (e: BpfError) => e.syscall === 'bpf_obj_get_info_by_fd' && (e.code === 'EBADF' || e.code === 'EBADFD'),
+    );
   });
 
   it('iterates with getNextKey and with batch lookup; batch update and delete', () => {
     const fd = hash(1024);
     const n = 300;
     const keys = Buffer.concat(Array.from({ length: n }, (_, i) => u32Codec.encode(i)));
-    const vals = Buffer.concat(Array.from({ length: n }, (_, i) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(i * 10)); return b; }));
+    const vals = Buffer.concat(
+      Array.from({ length: n }, (_, i) => {
+        const b = Buffer.alloc(8);
+        b.writeBigUInt64LE(BigInt(i * 10));
+        return b;
+      }),
+    );
     assert.equal(a.mapUpdateBatch(fd, keys, vals), n);
     let count = 0;
     for (let k = a.mapGetNextKey(fd, null); k; k = a.mapGetNextKey(fd, k)) count++;
@@ -110,8 +143,16 @@ describe('addon', () => {
     m.deleteRaw([u32Codec.encode(0), u32Codec.encode(150), u32Codec.encode(151)]);
     assert.equal(m.entries().length, n - 102);
     const info = a.mapInfo(fd);
-    assert.deepEqual({ type: info.type, keySize: info.keySize, valueSize: info.valueSize, maxEntries: info.maxEntries, name: info.name },
-      { type: MapType.HASH, keySize: 4, valueSize: 8, maxEntries: 1024, name: 'cts_test_hash' });
+    assert.deepEqual(
+      {
+        type: info.type,
+        keySize: info.keySize,
+        valueSize: info.valueSize,
+        maxEntries: info.maxEntries,
+        name: info.name,
+      },
+      { type: MapType.HASH, keySize: 4, valueSize: 8, maxEntries: 1024, name: 'cts_test_hash' },
+    );
   });
 
   it('falls back from batch to per-key calls on an LPM trie', () => {
@@ -119,21 +160,63 @@ describe('addon', () => {
     fds.push(fd);
     const lpm: Codec<string> = {
       layout: { cName: 'lpm4', size: 8, fields: [] },
-      encode(c) { const [ip = '', len = '32'] = c.split('/'); const b = Buffer.alloc(8); b.writeUInt32LE(Number(len)); Buffer.from(ip.split('.').map(Number)).copy(b, 4); return b; },
-      decode(b) { return `${[...b.subarray(4)].join('.')}/${b.readUInt32LE(0)}`; },
+      encode(c) {
+        const [ip = '', len = '32'] = c.split('/');
+        const b = Buffer.alloc(8);
+        b.writeUInt32LE(Number(len));
+        Buffer.from(ip.split('.').map(Number)).copy(b, 4);
+        return b;
+      },
+      decode(b) {
+        return `${[...b.subarray(4)].join('.')}/${b.readUInt32LE(0)}`;
+      },
     };
     const m = new BpfMap(a, fd, 'lpm', lpm, u32Codec);
-    assert.deepEqual(syncMap(m, [['10.0.0.0/8', 1], ['10.1.0.0/16', 2]]), { added: 2, changed: 0, removed: 0, unchanged: 0 });
+    assert.deepEqual(
+      syncMap(m, [
+        ['10.0.0.0/8', 1],
+        ['10.1.0.0/16', 2],
+      ]),
+      { added: 2, changed: 0, removed: 0, unchanged: 0 },
+    );
     assert.deepEqual(new Set(m.entries().map(([k, v]) => `${k}=${v}`)), new Set(['10.0.0.0/8=1', '10.1.0.0/16=2']));
   });
 
   it('syncMap writes only the difference', () => {
     const fd = hash();
     const m = new BpfMap(a, fd, 'h', u32Codec, u64Codec());
-    assert.deepEqual(syncMap(m, [[1, 1n], [2, 2n], [3, 3n]]), { added: 3, changed: 0, removed: 0, unchanged: 0 });
-    assert.deepEqual(syncMap(m, [[1, 1n], [2, 20n], [4, 4n]]), { added: 1, changed: 1, removed: 1, unchanged: 1 });
-    assert.deepEqual(syncMap(m, [[1, 1n], [2, 20n], [4, 4n]]), { added: 0, changed: 0, removed: 0, unchanged: 3 });
-    assert.deepEqual(new Map(m.entries()), new Map([[1, 1n], [2, 20n], [4, 4n]]));
+    assert.deepEqual(
+      syncMap(m, [
+        [1, 1n],
+        [2, 2n],
+        [3, 3n],
+      ]),
+      { added: 3, changed: 0, removed: 0, unchanged: 0 },
+    );
+    assert.deepEqual(
+      syncMap(m, [
+        [1, 1n],
+        [2, 20n],
+        [4, 4n],
+      ]),
+      { added: 1, changed: 1, removed: 1, unchanged: 1 },
+    );
+    assert.deepEqual(
+      syncMap(m, [
+        [1, 1n],
+        [2, 20n],
+        [4, 4n],
+      ]),
+      { added: 0, changed: 0, removed: 0, unchanged: 3 },
+    );
+    assert.deepEqual(
+      new Map(m.entries()),
+      new Map([
+        [1, 1n],
+        [2, 20n],
+        [4, 4n],
+      ]),
+    );
   });
 
   it('pins a map and opens it again by path', () => {
@@ -150,8 +233,15 @@ describe('addon', () => {
   });
 
   it('holds inner maps in a map of maps and swaps them', () => {
-    const inner1 = hash(), inner2 = hash();
-    const outer = a.mapCreate({ type: MapType.HASH_OF_MAPS, keySize: 4, valueSize: 4, maxEntries: 8, innerMapFd: inner1 });
+    const inner1 = hash(),
+      inner2 = hash();
+    const outer = a.mapCreate({
+      type: MapType.HASH_OF_MAPS,
+      keySize: 4,
+      valueSize: 4,
+      maxEntries: 8,
+      innerMapFd: inner1,
+    });
     fds.push(outer);
     a.mapUpdate(outer, u32Codec.encode(5), u32Codec.encode(inner1));
     const id1 = a.mapLookup(outer, u32Codec.encode(5))?.readUInt32LE(0);
@@ -166,12 +256,15 @@ describe('addon', () => {
   it('reports the verifier log when a program is rejected', () => {
     const obj = new a.BpfObject(compile('bad_prog.c', tmp), { pinRoot: pinDir });
     try {
-      assert.throws(() => obj.load(), (e: BpfError) => {
-        assert.equal(e.syscall, 'bpf_object__load');
-        assert.equal(typeof e.errno, 'number');
-        assert.match(e.verifierLog ?? '', /invalid access to packet|R\d+ invalid mem access|BEGIN PROG LOAD LOG/);
-        return true;
-      });
+      assert.throws(
+        () => obj.load(),
+        (e: BpfError) => {
+          assert.equal(e.syscall, 'bpf_object__load');
+          assert.equal(typeof e.errno, 'number');
+          assert.match(e.verifierLog ?? '', /invalid access to packet|R\d+ invalid mem access|BEGIN PROG LOAD LOG/);
+          return true;
+        },
+      );
     } finally {
       obj.close();
     }
@@ -183,13 +276,22 @@ describe('addon', () => {
     const dummy = `ctsd${process.pid % 100000}`;
     const cg = join(cgroup2Root(), `cilium-ts-test-${process.pid}`);
     t.after(() => {
-      try { execFileSync('ip', ['link', 'del', dummy], { stdio: 'ignore' }); } catch { /* not created */ }
-      try { rmdirSync(cg); } catch { /* not created */ }
+      try {
+        execFileSync('ip', ['link', 'del', dummy], { stdio: 'ignore' });
+      } catch {
+        /* not created */
+      }
+      try {
+        rmdirSync(cg);
+      } catch {
+        /* not created */
+      }
       obj.close();
     });
     obj.load();
     const progs = new Map(obj.programs().map((p) => [p.name, p.fd]));
-    const xdp = progs.get('xdp_pass')!, cgProg = progs.get('cg_pass')!;
+    const xdp = progs.get('xdp_pass')!,
+      cgProg = progs.get('cg_pass')!;
     const r = a.progTestRun(xdp, Buffer.alloc(64), { repeat: 100 });
     assert.equal(r.retval, 2); // XDP_PASS
     assert.equal(r.data.length, 64);

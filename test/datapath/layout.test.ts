@@ -6,23 +6,49 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  allCodecs, ctKeyCodec, flowEventCodec, ipcacheKeyCodec, policyKeyCodec, portRangeToPrefixes,
-  remoteEndpointInfoCodec, endpointInfoCodec, policyEntryCodec,
+  allCodecs,
+  ctKeyCodec,
+  flowEventCodec,
+  ipcacheKeyCodec,
+  policyKeyCodec,
+  portRangeToPrefixes,
+  remoteEndpointInfoCodec,
+  endpointInfoCodec,
+  policyEntryCodec,
 } from '../../src/datapath/codecs.ts';
 import { bytesToIp, ipToBytes } from '../../src/datapath/ip.ts';
 import {
-  CtState, DropReason, EndpointFlags, EnforcementMode, POLICY_MAP_SIZE, ReservedIdentity, Verdict,
+  CtState,
+  DropReason,
+  EndpointFlags,
+  EnforcementMode,
+  POLICY_MAP_SIZE,
+  ReservedIdentity,
+  Verdict,
 } from '../../src/datapath/constants.ts';
 import { POLICY_F_DENY, IPCACHE_STATIC_PREFIX, POLICY_STATIC_PREFIX } from '../../src/datapath/codecs.ts';
 
 interface BtfType {
-  id: number; kind: string; name: string; size?: number; type_id?: number; nr_elems?: number;
+  id: number;
+  kind: string;
+  name: string;
+  size?: number;
+  type_id?: number;
+  nr_elems?: number;
   members?: Array<{ name: string; type_id: number; bits_offset: number }>;
 }
 
 const buildDir = fileURLToPath(new URL('../../bpf/build/', import.meta.url));
-const haveBpftool = (() => { try { execFileSync('bpftool', ['version'], { stdio: 'ignore' }); return true; } catch { return false; } })();
-const typesObj = `${buildDir}btf_types.o`, lxcObj = `${buildDir}bpf_lxc.o`;
+const haveBpftool = (() => {
+  try {
+    execFileSync('bpftool', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const typesObj = `${buildDir}btf_types.o`,
+  lxcObj = `${buildDir}bpf_lxc.o`;
 const why = !haveBpftool ? 'bpftool missing' : !existsSync(typesObj) ? `${typesObj} not built (make -C bpf)` : null;
 // make test builds everything first: a missing piece is a failure, never a skip
 if (why) throw new Error(`the layout test needs the BPF build: ${why}`);
@@ -37,11 +63,25 @@ function sizeOf(btf: Map<number, BtfType>, id: number): number {
   const t = btf.get(id);
   if (!t) throw new Error(`BTF type ${id} missing`);
   switch (t.kind) {
-    case 'INT': case 'STRUCT': case 'UNION': case 'ENUM': case 'ENUM64': case 'FLOAT': return t.size ?? 0;
-    case 'TYPEDEF': case 'VOLATILE': case 'CONST': case 'RESTRICT': case 'TYPE_TAG': return sizeOf(btf, t.type_id ?? 0);
-    case 'ARRAY': return (t.nr_elems ?? 0) * sizeOf(btf, t.type_id ?? 0);
-    case 'PTR': return 8;
-    default: throw new Error(`size of BTF kind ${t.kind}`);
+    case 'INT':
+    case 'STRUCT':
+    case 'UNION':
+    case 'ENUM':
+    case 'ENUM64':
+    case 'FLOAT':
+      return t.size ?? 0;
+    case 'TYPEDEF':
+    case 'VOLATILE':
+    case 'CONST':
+    case 'RESTRICT':
+    case 'TYPE_TAG':
+      return sizeOf(btf, t.type_id ?? 0);
+    case 'ARRAY':
+      return (t.nr_elems ?? 0) * sizeOf(btf, t.type_id ?? 0);
+    case 'PTR':
+      return 8;
+    default:
+      throw new Error(`size of BTF kind ${t.kind}`);
   }
 }
 
@@ -92,7 +132,14 @@ describe('codecs round-trip and encode the fields where C reads them', () => {
     assert.deepEqual(policyKeyCodec.decode(policyKeyCodec.encode(round)), round);
   });
   it('port ranges split into aligned prefixes covering exactly the range', () => {
-    for (const [from, to] of [[80, 80], [8000, 8099], [0, 1023], [1, 65535], [0, 65535], [1000, 1001]] as const) {
+    for (const [from, to] of [
+      [80, 80],
+      [8000, 8099],
+      [0, 1023],
+      [1, 65535],
+      [0, 65535],
+      [1000, 1001],
+    ] as const) {
       const covered = new Set<number>();
       for (const p of portRangeToPrefixes(from, to)) {
         const size = 2 ** (16 - p.portPrefixLen);
@@ -104,7 +151,15 @@ describe('codecs round-trip and encode the fields where C reads them', () => {
     }
   });
   it('other structs round-trip', () => {
-    const ct = { family: 6 as const, saddr: 'fd00::1', daddr: 'fd00::2', sport: 1, dport: 443, protocol: 6, dir: 'egress' as const };
+    const ct = {
+      family: 6 as const,
+      saddr: 'fd00::1',
+      daddr: 'fd00::2',
+      sport: 1,
+      dport: 443,
+      protocol: 6,
+      dir: 'egress' as const,
+    };
     assert.deepEqual(ctKeyCodec.decode(ctKeyCodec.encode(ct)), ct);
     const ep = { epId: 1, identity: 70000, flags: 3, mode: 1, mac: '02:00:00:00:00:0a', nodeMac: 'aa:bb:cc:dd:ee:ff' };
     assert.deepEqual(endpointInfoCodec.decode(endpointInfoCodec.encode(ep)), ep);
@@ -113,9 +168,24 @@ describe('codecs round-trip and encode the fields where C reads them', () => {
     const pe = { deny: true, proxyPort: 15001, authType: 0, lpmPrefixLength: 64 };
     assert.deepEqual(policyEntryCodec.decode(policyEntryCodec.encode(pe)), pe);
     const ev = {
-      timestamp: 5n, srcIdentity: 1, dstIdentity: 2, ifindex: 3, epId: 4, family: 4 as const, saddr: '10.0.0.1',
-      daddr: '10.0.0.2', sport: 5, dport: 6, protocol: 17, verdict: 2, dropReason: 133, direction: 'egress' as const,
-      tcpFlags: 0, ctState: 0, icmpType: 0, len: 60,
+      timestamp: 5n,
+      srcIdentity: 1,
+      dstIdentity: 2,
+      ifindex: 3,
+      epId: 4,
+      family: 4 as const,
+      saddr: '10.0.0.1',
+      daddr: '10.0.0.2',
+      sport: 5,
+      dport: 6,
+      protocol: 17,
+      verdict: 2,
+      dropReason: 133,
+      direction: 'egress' as const,
+      tcpFlags: 0,
+      ctState: 0,
+      icmpType: 0,
+      len: 60,
     };
     assert.deepEqual(flowEventCodec.decode(flowEventCodec.encode(ev)), ev);
   });
@@ -150,10 +220,19 @@ describe('numbers shared by bpf/lib/*.h and src/datapath agree', () => {
   it('flags, modes, verdicts, conntrack states, reserved identities, sizes', () => {
     assert.equal(EndpointFlags.ENFORCE_INGRESS, c('EP_F_ENFORCE_INGRESS'));
     assert.equal(EndpointFlags.ENFORCE_EGRESS, c('EP_F_ENFORCE_EGRESS'));
-    assert.deepEqual([EnforcementMode.DEFAULT, EnforcementMode.ALWAYS, EnforcementMode.NEVER], [c('EP_MODE_DEFAULT'), c('EP_MODE_ALWAYS'), c('EP_MODE_NEVER')]);
+    assert.deepEqual(
+      [EnforcementMode.DEFAULT, EnforcementMode.ALWAYS, EnforcementMode.NEVER],
+      [c('EP_MODE_DEFAULT'), c('EP_MODE_ALWAYS'), c('EP_MODE_NEVER')],
+    );
     assert.deepEqual([Verdict.FORWARDED, Verdict.DROPPED], [c('VERDICT_FORWARDED'), c('VERDICT_DROPPED')]);
-    assert.deepEqual([CtState.NEW, CtState.ESTABLISHED, CtState.REPLY, CtState.RELATED], [c('CT_NEW'), c('CT_ESTABLISHED'), c('CT_REPLY'), c('CT_RELATED')]);
-    assert.deepEqual([ReservedIdentity.UNKNOWN, ReservedIdentity.HOST, ReservedIdentity.WORLD], [c('IDENTITY_UNKNOWN'), c('IDENTITY_HOST'), c('IDENTITY_WORLD')]);
+    assert.deepEqual(
+      [CtState.NEW, CtState.ESTABLISHED, CtState.REPLY, CtState.RELATED],
+      [c('CT_NEW'), c('CT_ESTABLISHED'), c('CT_REPLY'), c('CT_RELATED')],
+    );
+    assert.deepEqual(
+      [ReservedIdentity.UNKNOWN, ReservedIdentity.HOST, ReservedIdentity.WORLD],
+      [c('IDENTITY_UNKNOWN'), c('IDENTITY_HOST'), c('IDENTITY_WORLD')],
+    );
     assert.equal(POLICY_MAP_SIZE, c('POLICY_MAP_SIZE'));
     assert.equal(POLICY_F_DENY, c('POLICY_F_DENY'));
     assert.equal(POLICY_STATIC_PREFIX, c('POLICY_MIN_PREFIX'));

@@ -6,7 +6,15 @@ import { once } from 'node:events';
 import { ifindexOf } from '../../src/datapath/loader.ts';
 import { waitFor } from '../harness/wait.ts';
 
-export interface Pod { ns: string; hostIf: string; hostIfindex: number; ip: string; gw: string; mac: string; hostMac: string }
+export interface Pod {
+  ns: string;
+  hostIf: string;
+  hostIfindex: number;
+  ip: string;
+  gw: string;
+  mac: string;
+  hostMac: string;
+}
 
 function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -20,14 +28,23 @@ export function subnetBase(): number {
 export function createPod(name: string, subnet: number): Pod {
   const ns = `cts-${process.pid}-${name}`;
   const hostIf = `cts${process.pid % 100000}${name}`.slice(0, 15);
-  const gw = `10.200.${subnet}.1`, podIp = `10.200.${subnet}.2`;
+  const gw = `10.200.${subnet}.1`,
+    podIp = `10.200.${subnet}.2`;
   ip('netns', 'add', ns);
   try {
     return setUp(ns, hostIf, gw, podIp);
   } catch (e) {
     // Half-made pods are removed here: the caller only learns about complete ones.
-    try { ip('netns', 'del', ns); } catch { /* best effort */ }
-    try { ip('link', 'del', hostIf); } catch { /* best effort */ }
+    try {
+      ip('netns', 'del', ns);
+    } catch {
+      /* best effort */
+    }
+    try {
+      ip('link', 'del', hostIf);
+    } catch {
+      /* best effort */
+    }
     throw e;
   }
 }
@@ -42,9 +59,16 @@ function setUp(ns: string, hostIf: string, gw: string, podIp: string): Pod {
   ip('-n', ns, 'route', 'add', 'default', 'via', gw);
   // Forwarding only between these two host interfaces, not machine-wide.
   execFileSync('sysctl', ['-q', '-w', `net.ipv4.conf.${hostIf}.forwarding=1`]);
-  const links = JSON.parse(execFileSync('ip', ['-n', ns, '-j', 'link', 'show', 'eth0'], { encoding: 'utf8' })) as Array<{ address: string }>;
+  const links = JSON.parse(
+    execFileSync('ip', ['-n', ns, '-j', 'link', 'show', 'eth0'], { encoding: 'utf8' }),
+  ) as Array<{ address: string }>;
   return {
-    ns, hostIf, hostIfindex: ifindexOf(hostIf), ip: podIp, gw, mac: links[0]?.address ?? '',
+    ns,
+    hostIf,
+    hostIfindex: ifindexOf(hostIf),
+    ip: podIp,
+    gw,
+    mac: links[0]?.address ?? '',
     hostMac: readFileSync(`/sys/class/net/${hostIf}/address`, 'utf8').trim(),
   };
 }
@@ -54,16 +78,28 @@ export function setForwarding(pod: Pod, on: boolean): void {
 }
 
 export function deletePod(pod: Pod): void {
-  try { ip('netns', 'del', pod.ns); } catch { /* already gone */ }
-  try { ip('link', 'del', pod.hostIf); } catch { /* went with the namespace */ }
+  try {
+    ip('netns', 'del', pod.ns);
+  } catch {
+    /* already gone */
+  }
+  try {
+    ip('link', 'del', pod.hostIf);
+  } catch {
+    /* went with the namespace */
+  }
 }
 
 /** Runs a Node script inside the pod and resolves with what it printed once it exits. */
 export function runInPod(pod: Pod, script: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', pod.ns, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('ip', ['netns', 'exec', pod.ns, process.execPath, '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     child.on('error', reject);
     child.on('close', () => resolve(out.trim()));
   });
@@ -71,8 +107,10 @@ export function runInPod(pod: Pod, script: string): Promise<string> {
 
 /** Starts a long-running Node script inside the pod; resolves once it printed "ready". */
 async function startInPod(pod: Pod, what: string, script: string): Promise<ChildProcess> {
-  const child = spawn('ip', ['netns', 'exec', pod.ns, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
+  const child = spawn('ip', ['netns', 'exec', pod.ns, process.execPath, '-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const [chunk] = (await once(child.stdout, 'data')) as [Buffer];
   if (!chunk.toString().includes('ready')) throw new Error(`${what} did not start: ${chunk.toString()}`);
   return child;
 }
@@ -117,8 +155,15 @@ export async function startUdpEcho(pod: Pod, ports: number[]): Promise<ChildProc
  * the datapath judges by policy, not by conntrack), `concurrency` at a time; resolves with how
  * many were echoed back within `timeoutMs`.
  */
-export function udpProbe(from: Pod, host: string, port: number, opts: { count?: number; concurrency?: number; timeoutMs?: number } = {}): Promise<number> {
-  const count = opts.count ?? 1, concurrency = opts.concurrency ?? 1, timeoutMs = opts.timeoutMs ?? 1000;
+export function udpProbe(
+  from: Pod,
+  host: string,
+  port: number,
+  opts: { count?: number; concurrency?: number; timeoutMs?: number } = {},
+): Promise<number> {
+  const count = opts.count ?? 1,
+    concurrency = opts.concurrency ?? 1,
+    timeoutMs = opts.timeoutMs ?? 1000;
   const script = `
     const dgram = require('node:dgram');
     let next = 0, answered = 0, running = 0;
@@ -138,7 +183,9 @@ export function udpProbe(from: Pod, host: string, port: number, opts: { count?: 
 /** One ICMP echo from the pod: true when answered. */
 export function ping(from: Pod, host: string, timeoutS = 1): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', from.ns, 'ping', '-c1', '-W', String(timeoutS), host], { stdio: 'ignore' });
+    const child = spawn('ip', ['netns', 'exec', from.ns, 'ping', '-c1', '-W', String(timeoutS), host], {
+      stdio: 'ignore',
+    });
     child.on('error', reject);
     child.on('close', (code) => resolve(code === 0));
   });
@@ -153,7 +200,10 @@ export async function startEchoServer(pod: Pod, port: number): Promise<ChildProc
 }
 
 /** A long-lived TCP connection from the pod; `roundTrip` sends a word and waits for its echo. */
-export interface Connection { roundTrip(word: string, timeoutMs?: number): Promise<boolean>; close(): void }
+export interface Connection {
+  roundTrip(word: string, timeoutMs?: number): Promise<boolean>;
+  close(): void;
+}
 
 export async function openConnection(from: Pod, host: string, port: number): Promise<Connection> {
   const script = `
@@ -162,19 +212,34 @@ export async function openConnection(from: Pod, host: string, port: number): Pro
     s.on('data', (d) => process.stdout.write(d));
     process.stdin.on('data', (d) => s.write(d));
     process.stdin.on('end', () => { s.destroy(); process.exit(0); });`;
-  const child = spawn('ip', ['netns', 'exec', from.ns, process.execPath, '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn('ip', ['netns', 'exec', from.ns, process.execPath, '-e', script], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const printed = (text: string, timeoutMs: number): Promise<boolean> =>
     waitFor(`${JSON.stringify(text)} from the client`, () => out.includes(text), {
-      timeoutMs, intervalMs: 10, giveUpIf: () => child.exitCode !== null && 'the client exited',
-    }).then(() => true, () => false);
-  if (!(await printed('connected', 3000))) { child.kill(); throw new Error(`connection to ${host}:${port} failed: ${out}`); }
+      timeoutMs,
+      intervalMs: 10,
+      giveUpIf: () => child.exitCode !== null && 'the client exited',
+    }).then(
+      () => true,
+      () => false,
+    );
+  if (!(await printed('connected', 3000))) {
+    child.kill();
+    throw new Error(`connection to ${host}:${port} failed: ${out}`);
+  }
   return {
     async roundTrip(word, timeoutMs = 1500) {
-      child.stdin!.write(`${word}\n`);
+      child.stdin.write(`${word}\n`);
       return printed(`${word}\n`, timeoutMs);
     },
-    close() { child.stdin!.end(); child.kill(); },
+    close() {
+      child.stdin.end();
+      child.kill();
+    },
   };
 }

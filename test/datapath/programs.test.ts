@@ -7,9 +7,22 @@ import { rmSync } from 'node:fs';
 import { LxcDatapath } from '../../src/datapath/loader.ts';
 import type { NativeRingBuffer } from '../../src/datapath/addon.ts';
 import {
-  flowEventCodec, policyEntryFor, portRangeToPrefixes, type FlowEvent, type PolicyEntry, type PolicyKey,
+  flowEventCodec,
+  policyEntryFor,
+  portRangeToPrefixes,
+  type FlowEvent,
+  type PolicyEntry,
+  type PolicyKey,
 } from '../../src/datapath/codecs.ts';
-import { CtState, DropReason, EndpointFlags, EnforcementMode, IpProto, TcAction, Verdict } from '../../src/datapath/constants.ts';
+import {
+  CtState,
+  DropReason,
+  EndpointFlags,
+  EnforcementMode,
+  IpProto,
+  TcAction,
+  Verdict,
+} from '../../src/datapath/constants.ts';
 import { syncMap } from '../../src/datapath/map-sync.ts';
 import { gcConntrack } from '../../src/datapath/conntrack-gc.ts';
 import { requireDatapath } from './env.ts';
@@ -29,9 +42,16 @@ function fixPayloadLen6(frame: Buffer): Buffer {
 
 requireDatapath();
 
-const POD = '10.200.0.10', PEER = '10.200.0.20', OTHER = '10.200.0.30', OUTSIDE = '192.0.2.1';
-const POD6 = 'fd00:200::10', PEER6 = 'fd00:200::20';
-const POD_ID = 1000, PEER_ID = 2000, OTHER_ID = 3000, EP_ID = 42;
+const POD = '10.200.0.10',
+  PEER = '10.200.0.20',
+  OTHER = '10.200.0.30',
+  OUTSIDE = '192.0.2.1';
+const POD6 = 'fd00:200::10',
+  PEER6 = 'fd00:200::20';
+const POD_ID = 1000,
+  PEER_ID = 2000,
+  OTHER_ID = 3000,
+  EP_ID = 42;
 const LO = 1;
 
 describe('bpf_lxc under BPF_PROG_TEST_RUN', () => {
@@ -43,13 +63,29 @@ describe('bpf_lxc under BPF_PROG_TEST_RUN', () => {
   const run = (prog: number, data: Buffer): number => dp.addon.progTestRun(prog, data).retval;
   const egress = (data: Buffer): number => run(dp.progs.fromContainer, data);
   const ingress = (data: Buffer): number => run(dp.progs.toContainer, data);
-  const drain = (): FlowEvent[] => { events.length = 0; rb.consume(); return [...events]; };
+  const drain = (): FlowEvent[] => {
+    events.length = 0;
+    rb.consume();
+    return [...events];
+  };
 
   function endpoint(flags: number, mode: number = EnforcementMode.DEFAULT): void {
     dp.maps.endpoints.update(LO, { epId: EP_ID, identity: POD_ID, flags, mode });
   }
-  function rule(identity: number, direction: 'ingress' | 'egress', protocol: number, port: number, opts: { deny?: boolean; portPrefixLen?: number } = {}): [PolicyKey, PolicyEntry] {
-    const key: PolicyKey = { identity, direction, protocol, port, portPrefixLen: opts.portPrefixLen ?? (protocol === 0 ? 0 : port === 0 ? 0 : 16) };
+  function rule(
+    identity: number,
+    direction: 'ingress' | 'egress',
+    protocol: number,
+    port: number,
+    opts: { deny?: boolean; portPrefixLen?: number } = {},
+  ): [PolicyKey, PolicyEntry] {
+    const key: PolicyKey = {
+      identity,
+      direction,
+      protocol,
+      port,
+      portPrefixLen: opts.portPrefixLen ?? (protocol === 0 ? 0 : port === 0 ? 0 : 16),
+    };
     return [key, policyEntryFor(key, { deny: opts.deny ?? false })];
   }
   function policy(...entries: Array<[PolicyKey, PolicyEntry]>): void {
@@ -82,7 +118,10 @@ describe('bpf_lxc under BPF_PROG_TEST_RUN', () => {
 
   it('is accepted by the verifier (both programs loaded as tc programs)', () => {
     const SCHED_CLS = 3;
-    assert.deepEqual([dp.addon.progInfo(dp.progs.fromContainer).type, dp.addon.progInfo(dp.progs.toContainer).type], [SCHED_CLS, SCHED_CLS]);
+    assert.deepEqual(
+      [dp.addon.progInfo(dp.progs.fromContainer).type, dp.addon.progInfo(dp.progs.toContainer).type],
+      [SCHED_CLS, SCHED_CLS],
+    );
     assert.equal(dp.addon.progInfo(dp.progs.fromContainer).name, 'cil_from_contai'); // kernel names keep 15 chars
   });
 
@@ -125,7 +164,11 @@ describe('bpf_lxc under BPF_PROG_TEST_RUN', () => {
 
   it('matches port ranges as LPM prefixes', () => {
     endpoint(EndpointFlags.ENFORCE_INGRESS);
-    policy(...portRangeToPrefixes(8000, 8099).map((p) => rule(PEER_ID, 'ingress', IpProto.TCP, p.port, { portPrefixLen: p.portPrefixLen })));
+    policy(
+      ...portRangeToPrefixes(8000, 8099).map((p) =>
+        rule(PEER_ID, 'ingress', IpProto.TCP, p.port, { portPrefixLen: p.portPrefixLen }),
+      ),
+    );
     for (const port of [8000, 8001, 8050, 8063, 8064, 8099]) {
       assert.equal(ingress(pk.tcp4(PEER, POD, 41000 + (port % 1000), port)), TcAction.OK, `port ${port}`);
     }
@@ -161,8 +204,13 @@ describe('bpf_lxc under BPF_PROG_TEST_RUN', () => {
     assert.equal(ingress(pk.tcp4(PEER, POD, 40001, 22)), TcAction.SHOT);
     assert.equal(ingress(pk.tcp4(PEER, POD, 40002, 23)), TcAction.OK);
     // A deny range covering an allowed port.
-    policy(...portRangeToPrefixes(0, 1023).map((p) => rule(PEER_ID, 'ingress', IpProto.TCP, p.port, { deny: true, portPrefixLen: p.portPrefixLen })),
-      rule(PEER_ID, 'ingress', IpProto.TCP, 80), rule(PEER_ID, 'ingress', IpProto.TCP, 8080));
+    policy(
+      ...portRangeToPrefixes(0, 1023).map((p) =>
+        rule(PEER_ID, 'ingress', IpProto.TCP, p.port, { deny: true, portPrefixLen: p.portPrefixLen }),
+      ),
+      rule(PEER_ID, 'ingress', IpProto.TCP, 80),
+      rule(PEER_ID, 'ingress', IpProto.TCP, 8080),
+    );
     assert.equal(ingress(pk.tcp4(PEER, POD, 40003, 80)), TcAction.SHOT);
     assert.equal(ingress(pk.tcp4(PEER, POD, 40004, 8080)), TcAction.OK);
   });
@@ -176,7 +224,15 @@ describe('bpf_lxc under BPF_PROG_TEST_RUN', () => {
     assert.equal(egress(pk.tcp4(POD, PEER, 40000, 80, pk.TCP_ACK)), TcAction.OK);
     // Another connection from PEER is not a reply.
     assert.equal(ingress(pk.tcp4(PEER, POD, 80, 40001, pk.TCP_SYN | pk.TCP_ACK)), TcAction.SHOT);
-    const ct = dp.maps.conntrack.lookup({ family: 4, saddr: POD, daddr: PEER, sport: 40000, dport: 80, protocol: 6, dir: 'egress' });
+    const ct = dp.maps.conntrack.lookup({
+      family: 4,
+      saddr: POD,
+      daddr: PEER,
+      sport: 40000,
+      dport: 80,
+      protocol: 6,
+      dir: 'egress',
+    });
     assert.ok(ct);
     assert.equal(ct.packets, 3n);
     assert.equal(ct.srcIdentity, POD_ID);
@@ -249,15 +305,31 @@ describe('bpf_lxc under BPF_PROG_TEST_RUN', () => {
     endpoint(0, EnforcementMode.NEVER);
     const full = pk.tcp4(PEER, POD, 40000, 80);
     const cases: Array<[string, Buffer, number]> = [
-      ['IPv4 options cut', pk.eth(0x0800, pk.ipv4(PEER, POD, 6, pk.tcp(1, 2, 2), { ihl: 15 })).subarray(0, 14 + 40), DropReason.INVALID],
+      [
+        'IPv4 options cut',
+        pk.eth(0x0800, pk.ipv4(PEER, POD, 6, pk.tcp(1, 2, 2), { ihl: 15 })).subarray(0, 14 + 40),
+        DropReason.INVALID,
+      ],
       ['TCP header cut', full.subarray(0, 14 + 20 + 6), DropReason.INVALID],
       ['TCP header cut, length fixed', fixTotLen4(full.subarray(0, 14 + 20 + 6)), DropReason.CT_INVALID_HDR],
       ['bad IHL', pk.eth(0x0800, pk.ipv4(PEER, POD, 6, pk.tcp(1, 2, 2), { ihl: 3 })), DropReason.INVALID],
       ['IPv6 TCP header cut', pk.tcp6(PEER6, POD6, 1, 2).subarray(0, 14 + 40 + 10), DropReason.INVALID],
-      ['IPv6 TCP header cut, length fixed', fixPayloadLen6(pk.tcp6(PEER6, POD6, 1, 2).subarray(0, 14 + 40 + 10)), DropReason.CT_INVALID_HDR],
-      ['non-first fragment', pk.eth(0x0800, pk.ipv4(PEER, POD, 6, Buffer.alloc(8), { fragOffset: 10 })), DropReason.FRAG_NOSUPPORT],
+      [
+        'IPv6 TCP header cut, length fixed',
+        fixPayloadLen6(pk.tcp6(PEER6, POD6, 1, 2).subarray(0, 14 + 40 + 10)),
+        DropReason.CT_INVALID_HDR,
+      ],
+      [
+        'non-first fragment',
+        pk.eth(0x0800, pk.ipv4(PEER, POD, 6, Buffer.alloc(8), { fragOffset: 10 })),
+        DropReason.FRAG_NOSUPPORT,
+      ],
       ['unknown ethertype', pk.eth(0x88b5, Buffer.alloc(46)), DropReason.UNKNOWN_L3],
-      ['length field beyond packet', Buffer.concat([full.subarray(0, 16), Buffer.from([0xff, 0xff]), full.subarray(18)]), DropReason.INVALID],
+      [
+        'length field beyond packet',
+        Buffer.concat([full.subarray(0, 16), Buffer.from([0xff, 0xff]), full.subarray(18)]),
+        DropReason.INVALID,
+      ],
     ];
     for (const [name, data, reason] of cases) {
       drain();
@@ -279,11 +351,29 @@ describe('bpf_lxc under BPF_PROG_TEST_RUN', () => {
     const evs = drain();
     assert.equal(evs.length, 2);
     const [fwd, drop] = evs;
-    assert.deepEqual({ ...fwd, timestamp: 0n }, {
-      timestamp: 0n, srcIdentity: PEER_ID, dstIdentity: POD_ID, ifindex: LO, epId: EP_ID, family: 4,
-      saddr: PEER, daddr: POD, sport: 40000, dport: 80, protocol: 6, verdict: Verdict.FORWARDED,
-      dropReason: 0, direction: 'ingress', tcpFlags: pk.TCP_SYN, ctState: CtState.NEW, icmpType: 0, len: 54,
-    });
+    assert.deepEqual(
+      { ...fwd, timestamp: 0n },
+      {
+        timestamp: 0n,
+        srcIdentity: PEER_ID,
+        dstIdentity: POD_ID,
+        ifindex: LO,
+        epId: EP_ID,
+        family: 4,
+        saddr: PEER,
+        daddr: POD,
+        sport: 40000,
+        dport: 80,
+        protocol: 6,
+        verdict: Verdict.FORWARDED,
+        dropReason: 0,
+        direction: 'ingress',
+        tcpFlags: pk.TCP_SYN,
+        ctState: CtState.NEW,
+        icmpType: 0,
+        len: 54,
+      },
+    );
     assert.ok((fwd?.timestamp ?? 0n) > 0n);
     assert.equal(drop?.verdict, Verdict.DROPPED);
     assert.equal(drop?.dropReason, DropReason.POLICY);
@@ -319,8 +409,16 @@ describe('bpf_lxc under BPF_PROG_TEST_RUN', () => {
   });
 
   it('hands same-node traffic to the destination pod after both policies pass', () => {
-    const DST_IFINDEX = 4242, DST_EP = 43;
-    const dstInfo = { epId: DST_EP, identity: PEER_ID, flags: EndpointFlags.ENFORCE_INGRESS, mode: EnforcementMode.DEFAULT, mac: '02:00:00:00:00:2b', nodeMac: '02:00:00:00:00:fe' };
+    const DST_IFINDEX = 4242,
+      DST_EP = 43;
+    const dstInfo = {
+      epId: DST_EP,
+      identity: PEER_ID,
+      flags: EndpointFlags.ENFORCE_INGRESS,
+      mode: EnforcementMode.DEFAULT,
+      mac: '02:00:00:00:00:2b',
+      nodeMac: '02:00:00:00:00:fe',
+    };
     endpoint(0);
     dp.maps.endpoints.update(DST_IFINDEX, dstInfo);
     dp.maps.endpointsByIp.update(PEER, DST_IFINDEX);
@@ -340,7 +438,10 @@ describe('bpf_lxc under BPF_PROG_TEST_RUN', () => {
       assert.equal(pk.ipv4Checksum(r.data.subarray(14, 34)), 0, 'IPv4 checksum still valid after the TTL change');
       // The reply goes back through both conntrack entries without any policy for it.
       dp.maps.endpointsByIp.update(POD, LO);
-      const reply = dp.addon.progTestRun(dp.progs.fromContainer, pk.tcp4(PEER, POD, 80, 40001, pk.TCP_SYN | pk.TCP_ACK));
+      const reply = dp.addon.progTestRun(
+        dp.progs.fromContainer,
+        pk.tcp4(PEER, POD, 80, 40001, pk.TCP_SYN | pk.TCP_ACK),
+      );
       assert.equal(reply.retval, TcAction.REDIRECT);
       // IPv6: hop limit decremented, no checksum in the IPv6 header.
       dp.maps.endpointsByIp.update(PEER6, DST_IFINDEX);
@@ -349,7 +450,10 @@ describe('bpf_lxc under BPF_PROG_TEST_RUN', () => {
       assert.equal(r6.data[14 + 7], 63);
       assert.equal(r6.data.subarray(0, 6).toString('hex'), '02000000002b');
       // TTL about to expire: left to the stack, which answers with ICMP time exceeded.
-      assert.equal(egress(pk.eth(0x0800, pk.ipv4(POD, PEER, 6, pk.tcp(40002, 80, pk.TCP_SYN), { ttl: 1 }))), TcAction.OK);
+      assert.equal(
+        egress(pk.eth(0x0800, pk.ipv4(POD, PEER, 6, pk.tcp(40002, 80, pk.TCP_SYN), { ttl: 1 }))),
+        TcAction.OK,
+      );
     } finally {
       dp.maps.endpointsByIp.delete(PEER);
       dp.maps.endpointsByIp.delete(PEER6);

@@ -6,18 +6,37 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { LxcDatapath } from '../../src/datapath/loader.ts';
-import { flowEventCodec, policyEntryFor, type FlowEvent, type PolicyEntry, type PolicyKey } from '../../src/datapath/codecs.ts';
+import {
+  flowEventCodec,
+  policyEntryFor,
+  type FlowEvent,
+  type PolicyEntry,
+  type PolicyKey,
+} from '../../src/datapath/codecs.ts';
 import { DropReason, EndpointFlags, EnforcementMode, IpProto, Verdict } from '../../src/datapath/constants.ts';
 import type { NativeRingBuffer } from '../../src/datapath/addon.ts';
 import { requireDatapath } from './env.ts';
 import {
-  createPod, deletePod, openConnection, ping, setForwarding, startEchoServer, startServer, startUdpEcho, subnetBase, tryConnect,
-  udpProbe, type Pod,
+  createPod,
+  deletePod,
+  openConnection,
+  ping,
+  setForwarding,
+  startEchoServer,
+  startServer,
+  startUdpEcho,
+  subnetBase,
+  tryConnect,
+  udpProbe,
+  type Pod,
 } from './netns.ts';
 
 requireDatapath();
 
-const CLIENT_ID = 51001, SERVER_ID = 51002, CLIENT_EP = 101, SERVER_EP = 102;
+const CLIENT_ID = 51001,
+  SERVER_ID = 51002,
+  CLIENT_EP = 101,
+  SERVER_EP = 102;
 
 function allow(identity: number, port: number, deny = false, protocol: number = IpProto.TCP): [PolicyKey, PolicyEntry] {
   const key: PolicyKey = { identity, direction: 'ingress', protocol, port, portPrefixLen: 16 };
@@ -36,7 +55,11 @@ function agentProcess(pinRoot: string, ifindexes: number[]): void {
     const dp = LxcDatapath.load({ pinRoot: ${JSON.stringify(pinRoot)} });
     for (const i of ${JSON.stringify(ifindexes)}) dp.attach(i);
     dp.close();`;
-  const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, `agent process failed: ${r.stderr}`);
 }
 
@@ -64,8 +87,18 @@ describe('bpf_lxc on real veths between two network namespaces', () => {
     rb.unref();
     dp.maps.ipcache.update(`${client.ip}/32`, { identity: CLIENT_ID, tunnelEndpoint: null, flags: 0 });
     dp.maps.ipcache.update(`${server.ip}/32`, { identity: SERVER_ID, tunnelEndpoint: null, flags: 0 });
-    dp.maps.endpoints.update(client.hostIfindex, { epId: CLIENT_EP, identity: CLIENT_ID, flags: 0, mode: EnforcementMode.DEFAULT });
-    dp.maps.endpoints.update(server.hostIfindex, { epId: SERVER_EP, identity: SERVER_ID, flags: EndpointFlags.ENFORCE_INGRESS, mode: EnforcementMode.DEFAULT });
+    dp.maps.endpoints.update(client.hostIfindex, {
+      epId: CLIENT_EP,
+      identity: CLIENT_ID,
+      flags: 0,
+      mode: EnforcementMode.DEFAULT,
+    });
+    dp.maps.endpoints.update(server.hostIfindex, {
+      epId: SERVER_EP,
+      identity: SERVER_ID,
+      flags: EndpointFlags.ENFORCE_INGRESS,
+      mode: EnforcementMode.DEFAULT,
+    });
     dp.replaceEndpointPolicy(SERVER_EP, [allow(CLIENT_ID, 8080)]);
     dp.attach(client.hostIfindex);
     dp.attach(server.hostIfindex);
@@ -107,9 +140,19 @@ describe('bpf_lxc on real veths between two network namespaces', () => {
     assert.equal(await tryConnect(client, server.ip, 8080), 'timeout');
     assert.equal(await tryConnect(client, server.ip, 8081), 'ok');
     // Enforcement off for the endpoint: everything passes, no recompilation.
-    dp.maps.endpoints.update(server.hostIfindex, { epId: SERVER_EP, identity: SERVER_ID, flags: 0, mode: EnforcementMode.DEFAULT });
+    dp.maps.endpoints.update(server.hostIfindex, {
+      epId: SERVER_EP,
+      identity: SERVER_ID,
+      flags: 0,
+      mode: EnforcementMode.DEFAULT,
+    });
     assert.equal(await tryConnect(client, server.ip, 8080), 'ok');
-    dp.maps.endpoints.update(server.hostIfindex, { epId: SERVER_EP, identity: SERVER_ID, flags: EndpointFlags.ENFORCE_INGRESS, mode: EnforcementMode.DEFAULT });
+    dp.maps.endpoints.update(server.hostIfindex, {
+      epId: SERVER_EP,
+      identity: SERVER_ID,
+      flags: EndpointFlags.ENFORCE_INGRESS,
+      mode: EnforcementMode.DEFAULT,
+    });
   });
 
   it('judges UDP and ICMP by the maps too', async () => {
@@ -129,7 +172,10 @@ describe('bpf_lxc on real veths between two network namespaces', () => {
     const a = [allow(CLIENT_ID, 9000, false, IpProto.UDP), ...ballast(60000, 200)];
     const b = [...ballast(70000, 200), allow(CLIENT_ID, 9000, false, IpProto.UDP)];
     dp.replaceEndpointPolicy(SERVER_EP, a);
-    let stop = false, swaps = 0, sent = 0, answered = 0;
+    let stop = false,
+      swaps = 0,
+      sent = 0,
+      answered = 0;
     const swapping = (async () => {
       while (!stop) {
         dp.replaceEndpointPolicy(SERVER_EP, swaps % 2 ? a : b);
@@ -150,7 +196,12 @@ describe('bpf_lxc on real veths between two network namespaces', () => {
     assert.equal(answered, sent, `lost ${sent - answered} of ${sent} allowed datagrams over ${swaps} swaps`);
     // And a swap does change the verdict: a policy without the port drops the next probe. (The
     // probes' flows are forgotten first: the next probe's source port may be an old one's.)
-    dp.maps.conntrack.deleteRaw(dp.maps.conntrack.rawEntries().filter(([k]) => dp.maps.conntrack.keyCodec.decode(k).protocol === IpProto.UDP).map(([k]) => k));
+    dp.maps.conntrack.deleteRaw(
+      dp.maps.conntrack
+        .rawEntries()
+        .filter(([k]) => dp.maps.conntrack.keyCodec.decode(k).protocol === IpProto.UDP)
+        .map(([k]) => k),
+    );
     dp.replaceEndpointPolicy(SERVER_EP, ballast(60000, 200));
     assert.equal(await udpProbe(client, server.ip, 9000, { timeoutMs: 500 }), 0);
   });
@@ -189,7 +240,14 @@ describe('bpf_lxc on real veths between two network namespaces', () => {
       // Without forwarding the host stack cannot route between the pods: only the redirect can.
       assert.equal(await tryConnect(client, server.ip, 8080, 800), 'timeout');
       const ep = (p: Pod, epId: number, identity: number, flags: number) =>
-        dp.maps.endpoints.update(p.hostIfindex, { epId, identity, flags, mode: EnforcementMode.DEFAULT, mac: p.mac, nodeMac: p.hostMac });
+        dp.maps.endpoints.update(p.hostIfindex, {
+          epId,
+          identity,
+          flags,
+          mode: EnforcementMode.DEFAULT,
+          mac: p.mac,
+          nodeMac: p.hostMac,
+        });
       ep(client, CLIENT_EP, CLIENT_ID, 0);
       ep(server, SERVER_EP, SERVER_ID, EndpointFlags.ENFORCE_INGRESS);
       dp.maps.endpointsByIp.update(client.ip, client.hostIfindex);
@@ -202,8 +260,10 @@ describe('bpf_lxc on real veths between two network namespaces', () => {
       await new Promise((r) => setTimeout(r, 50));
       const drop = events.find((e) => e.verdict === Verdict.DROPPED && e.dport === 8081);
       assert.ok(drop, 'no drop event');
-      assert.deepEqual([drop.epId, drop.ifindex, drop.direction, drop.dropReason],
-        [SERVER_EP, client.hostIfindex, 'ingress', DropReason.POLICY]);
+      assert.deepEqual(
+        [drop.epId, drop.ifindex, drop.direction, drop.dropReason],
+        [SERVER_EP, client.hostIfindex, 'ingress', DropReason.POLICY],
+      );
     } finally {
       dp.maps.endpointsByIp.delete(client.ip);
       dp.maps.endpointsByIp.delete(server.ip);

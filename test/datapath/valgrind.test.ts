@@ -17,6 +17,10 @@ test('every addon entry point under valgrind: no memory errors, no leaks', () =>
   });
   assert.equal(r.error, undefined, String(r.error));
   // run.sh makes valgrind exit 99 on any error it reports
-  assert.equal(r.status, 0, `valgrind reported problems (exit ${r.status}):\n${(r.stderr + r.stdout).split('\n').slice(-60).join('\n')}`);
+  assert.equal(
+    r.status,
+    0,
+    `valgrind reported problems (exit ${r.status}):\n${(r.stderr + r.stdout).split('\n').slice(-60).join('\n')}`,
+  );
   assert.match(r.stdout, /all entry points called/, `the exercise did not run to its end:\n${r.stdout}`);
 });

@@ -10,6 +10,7 @@ import { FlowRing } from '../../src/hubble/flow-ring.ts';
 import { startHubbleServer, type HubbleServer } from '../../src/hubble/server.ts';
 import { repoRoot } from '../../src/lib/paths.ts';
 import { flow, denied } from '../unit/hubble/fixtures.ts';
+import { parseFlowsResponse } from '../unit/hubble/jsonpb.ts';
 
 const run = promisify(execFile);
 const env = { ...process.env, TZ: 'UTC', LOG_LEVEL: 'error', HUBBLE_CONFIG: '/dev/null' };
@@ -57,19 +58,19 @@ async function oursLines(...args: string[]): Promise<string[]> {
 test('hubble observe -o json --last 5 reads our flows, byte for byte what cilium-ts observe prints', async () => {
   const lines = await hubbleLines('observe', '--server', server.address, '-o', 'json', '--last', '5');
   assert.equal(lines.length, 5);
-  const flows = lines.map((l) => JSON.parse(l).flow);
+  const flows = lines.map((l) => parseFlowsResponse(l).flow);
   assert.deepEqual(
     flows.map((f) => f.l4.TCP?.source_port ?? f.l4.UDP?.source_port),
     [1008, 1009, 1010, 1011, 5353],
   );
-  const dropped = flows[1];
+  const dropped = flows[1]!;
   assert.equal(dropped.verdict, 'DROPPED');
   assert.equal(dropped.drop_reason_desc, 'POLICY_DENIED');
   assert.equal(dropped.source.pod_name, 'a-7d9f');
   assert.deepEqual(dropped.destination.labels, ['k8s:app=b', 'k8s:tier=backend', 'k8s:io.kubernetes.pod.namespace=y']);
-  assert.equal(dropped.ingress_denied_by[0].name, 'deny-a');
+  assert.equal(dropped.ingress_denied_by?.[0]?.name, 'deny-a');
   assert.equal(dropped.time, '2025-11-28T12:00:00.900Z');
-  assert.equal(flows[4].destination.labels[0], 'reserved:world');
+  assert.equal(flows[4]?.destination.labels?.[0], 'reserved:world');
   assert.deepEqual(await oursLines('--server', server.address, '-o', 'json', '--last', '5'), lines);
 });
 

@@ -13,6 +13,7 @@ import { ObserverClient } from '../../src/hubble/client.ts';
 import type { GetFlowsResponse } from '../../src/hubble/printer.ts';
 import { repoRoot } from '../../src/lib/paths.ts';
 import { flow, denied } from '../unit/hubble/fixtures.ts';
+import { parseFlowsResponse } from '../unit/hubble/jsonpb.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const run = promisify(execFile);
@@ -82,12 +83,12 @@ test('since/until select a time window', async () => {
 test("a bad filter is INVALID_ARGUMENT with Hubble's reason", async () => {
   await assert.rejects(
     all({ whitelist: [{ source_ip: ['10.0.0.300'] }] }),
-    (e: { code: number; details: string }) =>
+    (e: { code: grpcStatus; details: string }) =>
       e.code === grpcStatus.INVALID_ARGUMENT && /invalid IP address/.test(e.details),
   );
   await assert.rejects(
     all({ first: true, follow: true }),
-    (e: { code: number }) => e.code === grpcStatus.INVALID_ARGUMENT,
+    (e: { code: grpcStatus }) => e.code === grpcStatus.INVALID_ARGUMENT,
   );
 });
 
@@ -206,13 +207,13 @@ test('cilium-ts observe: compact lines with the deciding rule, filters from flag
   );
   assert.equal((await observe('--server', server.address, '-n', 'y', '--from-label', 'k8s:app=a', '--all')).length, 15);
   assert.equal((await observe('--server', server.address, '--protocol', 'udp')).length, 0);
-  const json = (await observe('--server', server.address, '-o', 'json', '--last', '1', '--port', '1000')).map((l) =>
-    JSON.parse(l),
+  const json = (await observe('--server', server.address, '-o', 'json', '--last', '1', '--port', '1000')).map(
+    parseFlowsResponse,
   );
   assert.equal(json.length, 1);
-  assert.equal(json[0].flow.l4.TCP.source_port, 1000);
-  assert.equal(json[0].flow.ingress_denied_by[0].labels.at(-1), 'cilium-ts:rule=ingressDeny[0]');
-  assert.equal(json[0].time, '2025-11-28T12:00:00Z');
+  assert.equal(json[0]?.flow.l4.TCP?.source_port, 1000);
+  assert.equal(json[0]?.flow.ingress_denied_by?.[0]?.labels?.at(-1), 'cilium-ts:rule=ingressDeny[0]');
+  assert.equal(json[0]?.time, '2025-11-28T12:00:00Z');
 });
 
 test('cilium-ts observe --follow prints flows as they arrive', async () => {

@@ -11,6 +11,7 @@ import {
   parseEnv,
   parseNetConf,
   validateIfname,
+  type CniErrorBody,
   type CniRequest,
   type CniResult,
 } from '../../src/agent/cni/protocol.ts';
@@ -26,6 +27,10 @@ const env = (over: Record<string, string | undefined> = {}) => ({
 });
 const conf = (over: Record<string, unknown> = {}) =>
   JSON.stringify({ cniVersion: '1.1.0', name: 'cilium-ts', type: 'cilium-ts-cni', ...over });
+
+/** What the plugin printed on stdout: an error, or VERSION's answer. */
+const printedError = (stdout: string) => JSON.parse(stdout) as CniErrorBody & { cniVersion: string };
+const printedVersion = (stdout: string) => JSON.parse(stdout) as { cniVersion: string; supportedVersions: string[] };
 
 function codeOf(fn: () => unknown): number | undefined {
   try {
@@ -162,21 +167,21 @@ test("errors: the agent's, ours and an unreachable agent, in the spec's shape", 
 
   const bad = await runPlugin({ env: env({ CNI_IFNAME: '' }), stdin: conf() }, failing);
   assert.equal(bad.exitCode, 1);
-  assert.equal(JSON.parse(bad.stdout).code, 4);
+  assert.equal(printedError(bad.stdout).code, 4);
 
   const notJson = await runPlugin({ env: env(), stdin: 'nope' }, failing);
-  assert.deepEqual([JSON.parse(notJson.stdout).code, JSON.parse(notJson.stdout).cniVersion], [6, '1.1.0']);
+  assert.deepEqual([printedError(notJson.stdout).code, printedError(notJson.stdout).cniVersion], [6, '1.1.0']);
 
   const unreachable = await runPlugin({
     env: env(),
     stdin: conf({ socketPath: '/nonexistent/cni.sock', timeoutSeconds: 2 }),
   });
-  assert.equal(JSON.parse(unreachable.stdout).code, CniErrorCode.TRY_AGAIN_LATER);
+  assert.equal(printedError(unreachable.stdout).code, CniErrorCode.TRY_AGAIN_LATER);
   const status = await runPlugin({
     env: env({ CNI_COMMAND: 'STATUS' }),
     stdin: conf({ socketPath: '/nonexistent/cni.sock' }),
   });
-  assert.equal(JSON.parse(status.stdout).code, CniErrorCode.NOT_AVAILABLE);
+  assert.equal(printedError(status.stdout).code, CniErrorCode.NOT_AVAILABLE);
 });
 
 test('VERSION answers locally, with or without a usable configuration', async () => {
@@ -189,5 +194,5 @@ test('VERSION answers locally, with or without a usable configuration', async ()
     supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'],
   });
   const bare = await runPlugin({ env: { CNI_COMMAND: 'VERSION' }, stdin: '' }, never);
-  assert.equal(JSON.parse(bare.stdout).cniVersion, '1.1.0');
+  assert.equal(printedVersion(bare.stdout).cniVersion, '1.1.0');
 });

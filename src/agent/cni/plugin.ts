@@ -16,7 +16,6 @@ import {
   versionInfo,
   type CniRequest,
   type CniResponse,
-  type CniResult,
   type NetConf,
 } from './protocol.ts';
 
@@ -108,7 +107,7 @@ export async function runPlugin(io: PluginIo, call: AgentCaller = callAgent): Pr
     if (!answer.ok) return { stdout: JSON.stringify(formatError(answer.error, version)), exitCode: 1 };
     // ADD prints the result; CHECK, DEL, STATUS and GC print nothing on success.
     if (inv.command === 'ADD')
-      return { stdout: JSON.stringify(formatResult(answer.result ?? ({} as CniResult), version)), exitCode: 0 };
+      return { stdout: JSON.stringify(formatResult(answer.result ?? {}, version)), exitCode: 0 };
     return { stdout: '', exitCode: 0 };
   } catch (e) {
     return { stdout: JSON.stringify(formatError(toErrorBody(e), version)), exitCode: 1 };

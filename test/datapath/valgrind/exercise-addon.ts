@@ -15,12 +15,29 @@ const tmp = mkdtempSync(join(tmpdir(), 'cilium-ts-vg-'));
 const pinRoot = `/sys/fs/bpf/cilium-ts-vg-${process.pid}`;
 const veth = `ctsv${process.pid % 100000}`;
 let cg = '';
-const expectThrow = (f: () => unknown): void => { try { f(); } catch { return; } throw new Error('expected a throw'); };
+const expectThrow = (f: () => unknown): void => {
+  try {
+    f();
+  } catch {
+    return;
+  }
+  throw new Error('expected a throw');
+};
 
 function compile(src: string): string {
   const out = join(tmp, src.replace(/\.c$/, '.o'));
   const arch = execFileSync('uname', ['-m'], { encoding: 'utf8' }).trim();
-  execFileSync('clang', ['-O2', '-g', '-target', 'bpf', `-I/usr/include/${arch}-linux-gnu`, '-c', join(fixtures, src), '-o', out]);
+  execFileSync('clang', [
+    '-O2',
+    '-g',
+    '-target',
+    'bpf',
+    `-I/usr/include/${arch}-linux-gnu`,
+    '-c',
+    join(fixtures, src),
+    '-o',
+    out,
+  ]);
   return out;
 }
 
@@ -29,7 +46,8 @@ async function main(): Promise<void> {
   // Objects: load, list, reuse of pinned maps by pin path and by fd, failure with verifier log.
   const obj = new a.BpfObject(defaultObjectPath, { pinRoot });
   obj.load();
-  const maps = obj.maps(), progs = obj.programs();
+  const maps = obj.maps(),
+    progs = obj.programs();
   const fdOf = (n: string): number => maps.find((m) => m.name === n)!.fd;
   const obj2 = new a.BpfObject(defaultObjectPath, { pinRoot, reuseMaps: { cilium_lxc: fdOf('cilium_lxc') } });
   obj2.load();
@@ -43,17 +61,23 @@ async function main(): Promise<void> {
 
   // Maps.
   const h = a.mapCreate({ type: 1, keySize: 4, valueSize: 8, maxEntries: 512, name: 'a_name_longer_than_fifteen' });
-  const k = Buffer.alloc(4), v = Buffer.alloc(8, 7);
+  const k = Buffer.alloc(4),
+    v = Buffer.alloc(8, 7);
   a.mapUpdate(h, k, v, 0);
   a.mapLookup(h, k);
   a.mapLookup(h, Buffer.from([1, 0, 0, 0]));
-  a.mapGetNextKey(h, null); a.mapGetNextKey(h, k);
-  a.mapDelete(h, k); a.mapDelete(h, k);
-  const keys = Buffer.alloc(4 * 300), vals = Buffer.alloc(8 * 300);
+  a.mapGetNextKey(h, null);
+  a.mapGetNextKey(h, k);
+  a.mapDelete(h, k);
+  a.mapDelete(h, k);
+  const keys = Buffer.alloc(4 * 300),
+    vals = Buffer.alloc(8 * 300);
   for (let i = 0; i < 300; i++) keys.writeUInt32LE(i, i * 4);
   a.mapUpdateBatch(h, keys, vals, 0);
   let tok: Buffer | null = null;
-  do { tok = a.mapLookupBatch(h, 64, tok).nextBatch; } while (tok);
+  do {
+    tok = a.mapLookupBatch(h, 64, tok).nextBatch;
+  } while (tok);
   a.mapDeleteBatch(h, keys);
   expectThrow(() => a.mapLookup(h, Buffer.alloc(3)));
   expectThrow(() => a.mapUpdate(h, k, Buffer.alloc(3)));
@@ -88,12 +112,18 @@ async function main(): Promise<void> {
   att.load();
   const xdp = att.programs().find((p) => p.name === 'xdp_pass')!.fd;
   const cgp = att.programs().find((p) => p.name === 'cg_pass')!.fd;
-  a.xdpAttach(ifx, xdp, 2); a.xdpQuery(ifx, 2); a.xdpDetach(ifx, 2);
-  const cgroot = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[2] === 'cgroup2')?.[1];
+  a.xdpAttach(ifx, xdp, 2);
+  a.xdpQuery(ifx, 2);
+  a.xdpDetach(ifx, 2);
+  const cgroot = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' '))
+    .find((f) => f[2] === 'cgroup2')?.[1];
   if (cgroot) {
     cg = join(cgroot, `cilium-ts-vg-${process.pid}`);
     mkdirSync(cg);
-    a.cgroupAttach(cg, cgp, 1); a.cgroupDetach(cg, cgp, 1);
+    a.cgroupAttach(cg, cgp, 1);
+    a.cgroupDetach(cg, cgp, 1);
     expectThrow(() => a.cgroupDetach(cg, cgp, 1));
   }
   expectThrow(() => a.cgroupAttach('/nonexistent', cgp, 1));
@@ -101,15 +131,24 @@ async function main(): Promise<void> {
 
   // Ring buffer: synchronous consume, delivery through libuv, close from inside a callback.
   let got = 0;
-  const rb = new a.RingBuffer(fdOf('cilium_events'), () => { got++; });
-  a.mapUpdate(fdOf('cilium_lxc'), Buffer.from([1, 0, 0, 0]), Buffer.concat([Buffer.from([1, 0, 0, 0, 1, 0, 0, 0, 3, 1]), Buffer.alloc(14)]));
+  const rb = new a.RingBuffer(fdOf('cilium_events'), () => {
+    got++;
+  });
+  a.mapUpdate(
+    fdOf('cilium_lxc'),
+    Buffer.from([1, 0, 0, 0]),
+    Buffer.concat([Buffer.from([1, 0, 0, 0, 1, 0, 0, 0, 3, 1]), Buffer.alloc(14)]),
+  );
   a.progTestRun(from, pk.tcp4('10.200.0.1', '10.200.0.2', 3, 4));
   rb.consume();
   a.progTestRun(from, pk.tcp4('10.200.0.1', '10.200.0.2', 5, 6));
   await new Promise((r) => setTimeout(r, 200));
-  rb.close(); rb.close();
+  rb.close();
+  rb.close();
   expectThrow(() => rb.consume());
-  const rb2 = new a.RingBuffer(fdOf('cilium_events'), () => { rb2.close(); });
+  const rb2 = new a.RingBuffer(fdOf('cilium_events'), () => {
+    rb2.close();
+  });
   a.progTestRun(from, pk.tcp4('10.200.0.1', '10.200.0.2', 7, 8));
   a.progTestRun(from, pk.tcp4('10.200.0.1', '10.200.0.2', 9, 10));
   await new Promise((r) => setTimeout(r, 200));
@@ -131,8 +170,17 @@ try {
     await new Promise((r) => setTimeout(r, 50));
   }
 } finally {
-  try { execFileSync('ip', ['link', 'del', veth], { stdio: 'ignore' }); } catch { /* not created */ }
-  if (cg) try { rmdirSync(cg); } catch { /* not created */ }
+  try {
+    execFileSync('ip', ['link', 'del', veth], { stdio: 'ignore' });
+  } catch {
+    /* not created */
+  }
+  if (cg)
+    try {
+      rmdirSync(cg);
+    } catch {
+      /* not created */
+    }
   rmSync(pinRoot, { recursive: true, force: true });
   rmSync(tmp, { recursive: true, force: true });
 }

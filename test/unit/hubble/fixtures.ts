@@ -45,7 +45,7 @@ export function event(o: EventOpts = {}): FlowEvent {
     icmpType: 0,
     len: 60,
     ...rest,
-  } as FlowEvent;
+  };
 }
 
 /** A Flow as the agent builds it, with wall time = BASE_NS + at (the ktime is taken as wall time). */

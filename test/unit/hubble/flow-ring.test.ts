@@ -50,7 +50,7 @@ test('recordLost counts what the kernel ring dropped and ignores non-positive nu
   assert.equal(r.stats().lostKernel, 7);
 });
 
-async function take(it: AsyncGenerator<FollowEvent>, n: number): Promise<FollowEvent[]> {
+async function take(it: AsyncGenerator<FollowEvent, void, undefined>, n: number): Promise<FollowEvent[]> {
   const out: FollowEvent[] = [];
   while (out.length < n) {
     const { value, done } = await it.next();

@@ -13,6 +13,7 @@ import {
 } from '../../../src/hubble/flow.ts';
 import { messageToJson, rfc3339, jsonName } from '../../../src/hubble/proto.ts';
 import { flow, denied } from './fixtures.ts';
+import type { JsonFlowsResponse } from './jsonpb.ts';
 
 const utc = (t: Timestamp | undefined) =>
   t ? new Date((t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6)).toISOString() : 'N/A';
@@ -139,26 +140,28 @@ test('Go StampMilli in local time', () => {
 
 test('jsonpb: proto field names, RFC 3339 times, enum names, defaults left out', () => {
   const f = denied({ at: 1500 });
-  // any: the JSON is walked by path below; a type for it would only restate the proto
-  const j = messageToJson('observer.GetFlowsResponse', { flow: f, node_name: 'node-a', time: f.time } as Record<
-    string,
-    unknown
-  >) as Record<string, any>;
+  const j = messageToJson('observer.GetFlowsResponse', {
+    flow: f,
+    node_name: 'node-a',
+    time: f.time,
+  }) as JsonFlowsResponse;
   assert.equal(j.time, '2025-11-28T12:00:01.500Z');
   assert.equal(j.node_name, 'node-a');
   assert.equal(j.flow.verdict, 'DROPPED');
   assert.equal(j.flow.drop_reason_desc, 'POLICY_DENIED');
   assert.deepEqual(j.flow.l4, { TCP: { source_port: 51234, destination_port: 80, flags: { SYN: true } } });
   assert.equal(j.flow.is_reply, false, 'a BoolValue prints as its value');
-  assert.equal(j.flow.ingress_denied_by[0].kind, 'CiliumNetworkPolicy');
+  assert.equal(j.flow.ingress_denied_by?.[0]?.kind, 'CiliumNetworkPolicy');
   assert.equal('uuid' in j.flow, false);
   const lines: string[] = [];
   new FlowPrinter({ format: 'json' }, (s) => lines.push(s)).write({ flow: f, node_name: 'node-a', time: f.time });
   assert.deepEqual(JSON.parse(lines[0]!), j);
-  // any: as above
-  const camel = messageToJson('flow.Flow', f as Record<string, unknown>, { camelCase: true }) as Record<string, any>;
+  const camel = messageToJson('flow.Flow', f as Record<string, unknown>, { camelCase: true }) as {
+    dropReasonDesc?: string;
+    IP?: { ipVersion?: string };
+  };
   assert.equal(camel.dropReasonDesc, 'POLICY_DENIED');
-  assert.equal(camel.IP.ipVersion, 'IPv4');
+  assert.equal(camel.IP?.ipVersion, 'IPv4');
   assert.equal(jsonName('node_name'), 'nodeName');
   assert.equal(rfc3339({ seconds: 0, nanos: 1 }), '1970-01-01T00:00:00.000000001Z');
   assert.equal(rfc3339({ seconds: 0, nanos: 1000 }), '1970-01-01T00:00:00.000001Z');

@@ -82,7 +82,7 @@ function checkInvariants(pools: LBPoolInput[], services: LBServiceInput[], r: LB
     }
     assert.equal(res.condition.status === 'True', res.satisfied);
     for (const a of res.allocations) {
-      const p = pools.find((x) => x.metadata!.name === a.pool)!;
+      const p = pools.find((x) => x.metadata.name === a.pool)!;
       const ip = parseAddr(a.ip)!;
       assert.ok(
         ranges(p).some((rg) => rangeContains(rg, ip)),
@@ -134,7 +134,7 @@ function checkInvariants(pools: LBPoolInput[], services: LBServiceInput[], r: LB
   }
   for (const p of r.pools) {
     assert.equal(p.ipsUsed + p.ipsAvailable, p.ipsTotal, `pool ${p.name} counters`);
-    const total = ranges(pools.find((x) => x.metadata!.name === p.name)!).reduce(
+    const total = ranges(pools.find((x) => x.metadata.name === p.name)!).reduce(
       (n, rg) => n + rg.last - rg.first + 1n,
       0n,
     );

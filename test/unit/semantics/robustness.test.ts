@@ -176,7 +176,7 @@ describe('robustness: never throws', () => {
         const doc = { spec: randomValue(r, 6), specs: randomValue(r, 6) };
         assert.doesNotThrow(
           () => check(doc),
-          JSON.stringify(doc, (_k, v) => (typeof v === 'bigint' ? String(v) : v)),
+          JSON.stringify(doc, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)),
         );
       }
     });
