@@ -21,17 +21,22 @@ try {
 
 const usage = `usage: cilium-ts <command>
 
-  lab up [--detach]   boot the local lab (real etcd + kube-apiserver + controller-manager, our CRDs,
-                      config/samples); foreground until Ctrl-C, or --detach to run it in the
-                      background and print the kubeconfig path
+  lab up [--detach] [--no-dns]
+                      boot the local lab (real etcd + kube-apiserver + controller-manager, our CRDs,
+                      config/samples, the outside host, CoreDNS as kube-dns unless --no-dns);
+                      foreground until Ctrl-C, or --detach to run it in the background and print
+                      the kubeconfig path
   lab down            stop a detached lab and remove its state
   lab pod add NAMESPACE/NAME [--labels k=v,...] [--ports 80/TCP,81/UDP,NAME=81/UDP,...]
   lab pod delete NAMESPACE/NAME | lab pod list [-o json]
                       pods in the lab: Pod object, network namespace through our CNI plugin,
-                      TCP/UDP echo servers on the ports, status Running
-  lab probe FROM TO --port N [--protocol TCP|UDP|ICMP] [--timeout MS]
+                      TCP/UDP/HTTP servers on the ports answering namespace/name, status Running
+  lab probe FROM TO --port N [--protocol TCP|UDP|ICMP] [--timeout MS] [-o json]
   lab probe --all --port N [--protocol P] [-o json]
-                      real connections between lab pods: allowed/denied, or the truth table
+                      real connections: allowed/denied and who answered, or the truth table;
+                      FROM: NS/POD, outside or node; TO: NS/POD, svc:NS/NAME or an address
+  lab exec NS/POD|--outside|--node [NAME] -- COMMAND [ARGS...]
+                      run a command in a pod's network namespace, the outside host, or on a node
   status [--verbose]   the node agent: watches, datapath, endpoints, identities, policies, maps
   endpoint list | endpoint get ID|NS/POD      identity list | identity get ID
   policy get          the policies the agent holds (and what it cannot enforce)

@@ -39,7 +39,8 @@ export interface ControlPlane {
 }
 
 // Dual stack, so Services can ask for IPv6 and both families (LB-IPAM's ipFamilyPolicy).
-const serviceCIDR = '10.96.0.0/16,fd00:10:96::/112';
+export const SERVICE_CIDR_V4 = '10.96.0.0/16';
+const serviceCIDR = `${SERVICE_CIDR_V4},fd00:10:96::/112`;
 
 export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {

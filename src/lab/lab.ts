@@ -15,7 +15,13 @@ import { compactLine } from '../hubble/printer.ts';
 import { loadKubeConfig } from '../lib/kube.ts';
 import { logger, logToFiles } from '../lib/log.ts';
 import { repoRoot } from '../lib/paths.ts';
-import { labPaths, type LabPaths } from './paths.ts';
+import { LAB_FORWARDED_POOL, labPaths, type LabPaths } from './paths.ts';
+import { createOutside, removeOutside, type OutsideHost } from './outside.ts';
+import { startClusterDns, type ClusterDns } from './dns.ts';
+import { removeLabCgroups } from './cgroup.ts';
+import { SERVICE_CIDR_V4 } from './control-plane.ts';
+import { podCidrInfo } from '../agent/endpoint-state.ts';
+import type { LabNodeRecord } from './exec.ts';
 
 const log = logger('lab');
 
@@ -36,6 +42,26 @@ function runningPid(p: LabPaths): number | null {
 
 /** The lab's datapath pins: its own, so a lab never touches a real agent's maps. */
 export const LAB_PIN_ROOT = '/sys/fs/bpf/cilium-ts-lab';
+/** The operator's cluster pool: every node's pod CIDR is carved from it. */
+export const LAB_CLUSTER_POOL = LAB_FORWARDED_POOL;
+
+/** LoadBalancer ranges of config/samples' IP pools, which the outside host routes via the node. */
+function sampleLbRanges(): string[] {
+  try {
+    const text = readFileSync(join(repoRoot, 'config', 'samples', 'lb-pool.yaml'), 'utf8');
+    const cidrs = [...text.matchAll(/^\s*-?\s*cidr:\s*["']?([0-9.]+\/\d+)/gm)].map((m) => m[1]!);
+    // start/stop blocks: every address of the range, as /32s (the samples' ranges are a few addresses).
+    const hosts: string[] = [];
+    for (const m of text.matchAll(/start:\s*["']?([0-9.]+)["']?\s*\n\s*stop:\s*["']?([0-9.]+)/g)) {
+      const toNum = (a: string) => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+      const toAddr = (n: number) => [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
+      for (let n = toNum(m[1]!); n <= toNum(m[2]!) && hosts.length < 256; n++) hosts.push(`${toAddr(n)}/32`);
+    }
+    return [...cidrs, ...hosts];
+  } catch {
+    return [];
+  }
+}
 
 /** config/samples, applied server-side as `kubectl apply -k` (kustomize is kubectl's); returns kubectl's lines. */
 async function applySamples(cp: ControlPlane): Promise<string> {
@@ -122,6 +148,9 @@ async function demo(cp: ControlPlane, agent: Agent, progress: Progress): Promise
 
 export interface RunningLab {
   cp: ControlPlane;
+  outside: OutsideHost;
+  /** undefined with --no-dns */
+  dns: ClusterDns | undefined;
   /** the agent's Hubble observer, host:port */
   hubble: string;
   nodeName: string;
@@ -130,7 +159,10 @@ export interface RunningLab {
 }
 
 /** Boot the lab and return once it is ready; `shutdown` undoes everything. */
-export async function bootLab(p: LabPaths, opts: { demo?: boolean; progress?: Progress } = {}): Promise<RunningLab> {
+export async function bootLab(
+  p: LabPaths,
+  opts: { demo?: boolean; progress?: Progress; dns?: boolean } = {},
+): Promise<RunningLab> {
   const progress = opts.progress ?? new Progress();
   const other = runningPid(p);
   if (other) throw new Error(`a lab is already running (pid ${other}, ${p.dir}); stop it with 'cilium-ts lab down'`);
@@ -148,18 +180,26 @@ export async function bootLab(p: LabPaths, opts: { demo?: boolean; progress?: Pr
   let webhook: RunningWebhook | undefined;
   let operator: RunningOperator | undefined;
   let agent: Agent | undefined;
-  const shutdown = async () => {
+  let dns: ClusterDns | undefined;
+  const shutdown = async (keepLog = false) => {
     log.info('shutting down');
     // Pods first, while the agent still answers their CNI DEL; then the agent and its pins.
     await deleteAllPods(labPodOptions()).catch((e: unknown) =>
       log.warn('removing lab pods failed', { error: String(e) }),
     );
+    await dns?.stop();
+    await removeOutside(p).catch((e: unknown) => log.warn('removing the outside host failed', { error: String(e) }));
+    removeLabCgroups();
     await agent?.stop();
     rmSync(LAB_PIN_ROOT, { recursive: true, force: true });
     await operator?.stop();
     await webhook?.stop();
     await cp?.stop();
-    rmSync(p.dir, { recursive: true, force: true });
+    if (!keepLog) rmSync(p.dir, { recursive: true, force: true });
+    // A failed boot keeps the detached boot's log, which says why.
+    else
+      for (const e of readdirSync(p.dir))
+        if (join(p.dir, e) !== p.logFile) rmSync(join(p.dir, e), { recursive: true, force: true });
     log.info('lab stopped, state removed', { dir: p.dir });
   };
   try {
@@ -188,7 +228,7 @@ export async function bootLab(p: LabPaths, opts: { demo?: boolean; progress?: Pr
         config: configFrom({
           kubeconfig: started.kubeconfig,
           'health-port': '0',
-          'cluster-pool-ipv4-cidr': '10.0.0.0/8',
+          'cluster-pool-ipv4-cidr': LAB_CLUSTER_POOL,
           'cluster-pool-ipv4-mask-size': '24',
         }),
       }),
@@ -219,12 +259,29 @@ export async function bootLab(p: LabPaths, opts: { demo?: boolean; progress?: Pr
     // `cilium-ts observe` finds the lab's observer here (one address per agent).
     const hubble = a.flows?.server?.address ?? '';
     writeFileSync(join(p.dir, 'hubble.addr'), `${hubble}\n`);
+    const nodes: LabNodeRecord[] = [{ name: nodeName, internalIP: nodeIP }];
+    writeFileSync(p.nodesFile, JSON.stringify(nodes, null, 2) + '\n');
+    const outside = await progress.step(
+      'outside host',
+      () => createOutside(p, [...new Set([LAB_CLUSTER_POOL, SERVICE_CIDR_V4, ...sampleLbRanges()])]),
+      (o) => `outside host (netns ${o.netns}, ${o.address} via ${o.hostIfname})`,
+    );
+    if (opts.dns !== false) {
+      const cidr = await started.kubectl(['get', 'ciliumnode', nodeName, '-o', 'jsonpath={.spec.ipam.podCIDRs[0]}']);
+      if (cidr.code !== 0 || !cidr.stdout.trim())
+        throw new Error(`no pod CIDR on CiliumNode ${nodeName}: ${cidr.stderr}`);
+      dns = await progress.step(
+        'cluster DNS (CoreDNS as kube-system/coredns, Service kube-dns)',
+        () => startClusterDns(started, p, labPodOptions(), podCidrInfo(cidr.stdout.trim()).routerIp),
+        (d) => `cluster DNS (CoreDNS kube-system/coredns ${d.pod.ip}, Service kube-dns ${d.ip})`,
+      );
+    }
     if (opts.demo) await demo(started, a, progress);
     else progress.say(indent(await progress.step('config/samples applied (server-side)', () => applySamples(started))));
     writeFileSync(p.readyFile, new Date().toISOString());
-    return { cp: started, hubble, nodeName, nodeIP, shutdown };
+    return { cp: started, outside, dns, hubble, nodeName, nodeIP, shutdown: () => shutdown() };
   } catch (err) {
-    await shutdown();
+    await shutdown(true);
     throw err;
   }
 }
@@ -242,6 +299,8 @@ function usage(p: LabPaths, lab: RunningLab): string {
     `  API server    ${lab.cp.server}`,
     `  kubeconfig    ${p.kubeconfig}`,
     `  node          ${lab.nodeName} (InternalIP ${lab.nodeIP})`,
+    `  outside host  ${lab.outside.address} (netns ${lab.outside.netns}; cilium-ts lab exec --outside -- …)`,
+    `  cluster DNS   ${lab.dns ? `kube-system/kube-dns ${lab.dns.ip} (CoreDNS pod ${lab.dns.pod.ip})` : 'off (--no-dns)'}`,
     `  Hubble        ${lab.hubble}   (cilium-ts observe finds it in ${rel(join(p.dir, 'hubble.addr'))})`,
     `  agent API     ${rel(join(p.dir, 'agent.sock'))}   (cilium-ts status, endpoint list, policy get)`,
     `  logs          ${rel(join(p.dir, 'logs'))}/<component>.log   (agent, operator, webhook, kube-apiserver, …)`,
@@ -253,18 +312,20 @@ function usage(p: LabPaths, lab: RunningLab): string {
     '  ./bin/cilium-ts observe --namespace demo --verdict DROPPED',
     '  ./bin/cilium-ts lab pod add demo/db --labels app=db --ports 5432/TCP',
     '  ./bin/cilium-ts lab probe --all --port 8080',
+    '  ./bin/cilium-ts lab probe outside demo/frontend --port 8080',
+    '  ./bin/cilium-ts lab exec demo/frontend -- ip addr',
     '',
     `Press Ctrl-C to stop it (state in ${rel(p.dir)} is removed).`,
     '',
   ].join('\n');
 }
 
-export async function labUp(opts: { detach: boolean; quiet?: boolean }): Promise<number> {
+export async function labUp(opts: { detach: boolean; quiet?: boolean; dns?: boolean }): Promise<number> {
   const p = labPaths();
-  if (opts.detach) return detach(p);
+  if (opts.detach) return detach(p, opts.dns !== false);
   const progress = new Progress();
   if (!opts.quiet) progress.say(`Booting the lab in ${p.dir}\n`);
-  const lab = await bootLab(p, { demo: !opts.quiet, progress });
+  const lab = await bootLab(p, { demo: !opts.quiet, progress, dns: opts.dns !== false });
   if (!opts.quiet) {
     await show(lab.cp, 'our CRDs, generated from crds/schemas', ['get', 'crds']);
     await show(lab.cp, 'sample policies from config/samples', ['get', 'cnp,ccnp', '-A']);
@@ -282,7 +343,7 @@ export async function labUp(opts: { detach: boolean; quiet?: boolean }): Promise
   return 0;
 }
 
-async function detach(p: LabPaths): Promise<number> {
+async function detach(p: LabPaths, dns: boolean): Promise<number> {
   const other = runningPid(p);
   if (other) {
     console.error(`a lab is already running (pid ${other}); kubeconfig: ${p.kubeconfig}`);
@@ -291,7 +352,8 @@ async function detach(p: LabPaths): Promise<number> {
   mkdirSync(p.dir, { recursive: true });
   const logPath = p.logFile;
   const fd = openSync(logPath, 'w');
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, 'lab', 'up', '--quiet'], {
+  const args = [...process.execArgv, process.argv[1]!, 'lab', 'up', '--quiet', ...(dns ? [] : ['--no-dns'])];
+  const child = spawn(process.execPath, args, {
     detached: true,
     stdio: ['ignore', fd, fd],
     env: { ...process.env, LOG_FORMAT: 'json' },

@@ -1,18 +1,30 @@
 // Lab pods: the lab has no kubelet, so it plays kubelet's part for a pod — the Pod object bound
 // to the lab's node, a network namespace as the sandbox, our CNI plugin called exactly as a
 // runtime calls it (the executable, CNI_* environment, the configuration on stdin), small TCP and
-// UDP echo servers inside the namespace as the "containers", and the Pod's status (podIP,
-// Running, Ready). What a probe needs locally (namespace, address, ports) is kept in one JSON
+// UDP servers answering `namespace/name` inside the namespace as the "container" (or another
+// command: CoreDNS for kube-dns), run in the lab's pods cgroup, the cluster resolver in the
+// namespace's resolv.conf, and the Pod's status (podIP, Running, Ready). What a probe needs locally (namespace, address, ports) is kept in one JSON
 // record per pod under the lab's folder, so `lab probe` does not need the apiserver.
 import { spawn, execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiError, cluster, type Cluster, type Pod } from '../lib/fluent.ts';
 import { repoRoot } from '../lib/paths.ts';
-import { labPaths } from './paths.ts';
+import { LAB_PODS_CGROUP, labPaths } from './paths.ts';
 import { labNodeName } from './node.ts';
+import { inCgroup } from './cgroup.ts';
+import { ECHO_MARKER, echoCommand, startDetached } from './echo-server.ts';
 
 export type PortProtocol = 'TCP' | 'UDP';
 export interface PortSpec {
@@ -33,7 +45,7 @@ export interface LabPod {
   netnsPath: string;
   ifname: string;
   ip: string;
-  /** pid of the echo servers (node, inside the namespace) */
+  /** pid of the pod's "container" process (the echo servers, or CoreDNS), inside the namespace */
   echoPid: number;
   createdAt: string;
 }
@@ -49,6 +61,24 @@ export interface LabPodOptions {
   nodeName?: string;
   /** the plugin executable (default bin/cilium-ts-cni) */
   plugin?: string;
+  /** the cluster DNS server (kube-dns ClusterIP): pods get it in their resolv.conf; none when unset */
+  dnsServer?: string;
+}
+
+/** What runs as the pod's container instead of the echo servers (CoreDNS for kube-dns). */
+export interface PodContainer {
+  name: string;
+  image: string;
+  /** the command, run inside the pod's network namespace and the pods cgroup */
+  command: string[];
+  /** resolves once the container serves (polled from inside the namespace, say); rejects if it never does */
+  ready: (netns: string) => Promise<void>;
+}
+
+export interface AddPodExtras {
+  container?: PodContainer;
+  /** 'Default': the node's resolver, as kube-dns itself has; 'ClusterFirst' (default): the cluster's */
+  dnsPolicy?: 'ClusterFirst' | 'Default';
 }
 
 export const defaultCniConfList = join(repoRoot, 'config', 'agent', '05-cilium-ts.conflist');
@@ -61,10 +91,12 @@ export const DEFAULT_PORTS: PortSpec[] = [80, 81].flatMap((port) =>
 /** The lab's defaults: records and the CNI socket under the lab folder. */
 export function labPodOptions(): LabPodOptions {
   const p = labPaths();
+  const dnsServer = existsSync(p.kubeDnsFile) ? readFileSync(p.kubeDnsFile, 'utf8').trim() : '';
   return {
     kubeconfig: p.kubeconfig,
     stateDir: join(p.dir, 'pods'),
     cniSocket: process.env.CILIUM_TS_CNI_SOCKET ?? join(p.dir, 'cni.sock'),
+    ...(dnsServer ? { dnsServer } : {}),
   };
 }
 
@@ -210,69 +242,57 @@ function cniFailure(command: string, r: CniCallResult): Error {
   );
 }
 
-const ECHO_MARKER = 'cilium-ts-lab-echo';
-/** TCP servers that echo what they receive, UDP sockets that send each datagram back. */
-const echoScript = `
-const net = require('node:net'), dgram = require('node:dgram');
-const ports = JSON.parse(process.argv[1]);
-let up = 0;
-const ready = () => { if (++up === ports.length) process.stdout.write('ready\\n'); };
-for (const p of ports) {
-  if (p.protocol === 'TCP') {
-    net.createServer((s) => { s.on('error', () => {}); s.pipe(s); }).listen(p.port, '0.0.0.0', ready);
-  } else {
-    const u = dgram.createSocket('udp4');
-    u.on('message', (m, r) => u.send(m, r.port, r.address));
-    u.on('error', (e) => { console.error(e.message); process.exit(1); });
-    u.bind(p.port, '0.0.0.0', ready);
-  }
-}
-if (ports.length === 0) ready();
-`;
-
-async function startEcho(o: LabPodOptions, netns: string, ports: PortSpec[], logName: string): Promise<number> {
+/** Runs the pod's container (default: the servers answering `namespace/name`) in its namespace. */
+async function startContainer(
+  o: LabPodOptions,
+  pod: { namespace: string; name: string; netns: string },
+  ports: PortSpec[],
+  container: PodContainer | undefined,
+): Promise<number> {
   mkdirSync(o.stateDir, { recursive: true });
-  const logFd = openSync(join(o.stateDir, `${logName}.log`), 'a');
+  const logFile = join(o.stateDir, `${pod.namespace}_${pod.name}.log`);
+  const command = container?.command ?? echoCommand(`${pod.namespace}/${pod.name}`, ports);
+  const argv = inCgroup(LAB_PODS_CGROUP, ['ip', 'netns', 'exec', pod.netns, ...command]);
+  const what = `the ${container ? container.name : 'echo servers'} in ${pod.netns}`;
+  return container
+    ? startDetached(argv, logFile, { ready: () => container.ready(pod.netns), what, timeoutMs: 60_000 })
+    : startDetached(argv, logFile, { readyLine: true, what });
+}
+
+/** The network namespace a process is in, as `net:[inode]`; undefined when it is gone. */
+function netnsOf(pid: number): string | undefined {
   try {
-    const child = spawn(
-      'ip',
-      ['netns', 'exec', netns, process.execPath, '-e', echoScript, JSON.stringify(ports), ECHO_MARKER],
-      {
-        detached: true,
-        stdio: ['ignore', 'pipe', logFd],
-      },
-    );
-    const ok = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), 10_000);
-      child.stdout!.once('data', (d: Buffer) => {
-        clearTimeout(timer);
-        resolve(d.toString().includes('ready'));
-      });
-      child.once('exit', () => {
-        clearTimeout(timer);
-        resolve(false);
-      });
-    });
-    child.stdout!.destroy();
-    child.unref();
-    if (!ok || child.pid === undefined) {
-      if (child.pid !== undefined) killEcho(child.pid);
-      throw new Error(`the echo servers did not start in ${netns} (see ${join(o.stateDir, `${logName}.log`)})`);
-    }
-    return child.pid;
-  } finally {
-    closeSync(logFd);
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return undefined;
   }
 }
 
-/** Kills the echo process if the pid is still ours (pids get reused). */
-function killEcho(pid: number): void {
+/** Kills the pod's container process if the pid is still ours (pids get reused): the echo
+ * servers carry a marker in their command line; any other container runs in the pod's namespace. */
+function killEcho(pid: number, netnsPath?: string): void {
   try {
-    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(ECHO_MARKER)) return;
-    process.kill(pid, 'SIGKILL');
+    const ours =
+      readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(ECHO_MARKER) ||
+      (netnsPath !== undefined && netnsOf(pid) === `net:[${statSync(netnsPath).ino}]`);
+    if (ours) process.kill(pid, 'SIGKILL');
   } catch {
     /* already gone */
   }
+}
+
+/** `ip netns exec` bind-mounts /etc/netns/<name>/* over /etc: the pod's resolv.conf, as kubelet writes it. */
+export function netnsEtcDir(netns: string): string {
+  return join('/etc/netns', netns);
+}
+
+function writeResolvConf(netns: string, namespace: string, nameserver: string): void {
+  mkdirSync(netnsEtcDir(netns), { recursive: true });
+  const search = [`${namespace}.svc.cluster.local`, 'svc.cluster.local', 'cluster.local'];
+  writeFileSync(
+    join(netnsEtcDir(netns), 'resolv.conf'),
+    `nameserver ${nameserver}\nsearch ${search.join(' ')}\noptions ndots:5\n`,
+  );
 }
 
 function labCluster(o: LabPodOptions): Cluster {
@@ -310,6 +330,7 @@ function podObject(
   nodeName: string,
   labels: Record<string, string>,
   ports: PortSpec[],
+  extras: AddPodExtras = {},
 ): Pod {
   return {
     apiVersion: 'v1',
@@ -320,10 +341,11 @@ function podObject(
       automountServiceAccountToken: false,
       // With no kubelet to confirm a graceful deletion, 0 makes every delete immediate.
       terminationGracePeriodSeconds: 0,
+      dnsPolicy: extras.dnsPolicy ?? 'ClusterFirst',
       containers: [
         {
-          name: 'echo',
-          image: 'cilium-ts.io/lab-echo:latest',
+          name: extras.container?.name ?? 'echo',
+          image: extras.container?.image ?? 'cilium-ts.io/lab-echo:latest',
           ports: ports.map((p) => ({
             containerPort: p.port,
             protocol: p.protocol,
@@ -336,7 +358,7 @@ function podObject(
 }
 
 /** What kubelet reports for a started pod: a merge patch of the status, so no read-modify-write conflicts. */
-async function markRunning(k8s: Cluster, pod: LabPod): Promise<void> {
+async function markRunning(k8s: Cluster, pod: LabPod, container?: PodContainer): Promise<void> {
   const now = new Date();
   const cond = (type: string) => ({ type, status: 'True', lastTransitionTime: now });
   await k8s.patchStatus('Pod', {
@@ -349,11 +371,11 @@ async function markRunning(k8s: Cluster, pod: LabPod): Promise<void> {
       conditions: ['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map(cond),
       containerStatuses: [
         {
-          name: 'echo',
+          name: container?.name ?? 'echo',
           ready: true,
           started: true,
           restartCount: 0,
-          image: 'cilium-ts.io/lab-echo:latest',
+          image: container?.image ?? 'cilium-ts.io/lab-echo:latest',
           imageID: '',
           containerID: `cilium-ts-lab://${pod.containerId}`,
           state: { running: { startedAt: now } },
@@ -370,6 +392,7 @@ export async function addPod(
   name: string,
   labels: Record<string, string>,
   ports: PortSpec[] = DEFAULT_PORTS,
+  extras: AddPodExtras = {},
 ): Promise<LabPod> {
   if (readPod(o, namespace, name)) throw new Error(`lab pod ${namespace}/${name} exists already`);
   const k8s = labCluster(o);
@@ -377,7 +400,7 @@ export async function addPod(
   const undo: Array<() => unknown> = [];
   try {
     await ensurePrerequisites(k8s, nodeName, namespace);
-    const created = await k8s.create('Pod', podObject(namespace, name, nodeName, labels, ports));
+    const created = await k8s.create('Pod', podObject(namespace, name, nodeName, labels, ports, extras));
     undo.push(() => k8s.delete('Pod', name, namespace));
     const netns = netnsName(o, namespace, name);
     const add = await run('ip', ['netns', 'add', netns]);
@@ -397,13 +420,17 @@ export async function addPod(
     const ips = (res.parsed?.ips ?? []) as Array<{ address: string }>;
     const ip = ips[0]?.address.split('/')[0];
     if (!ip) throw new Error(`CNI ADD returned no address: ${res.stdout}`);
-    const echoPid = await startEcho(o, netns, ports, `${namespace}_${name}`);
-    undo.push(() => killEcho(echoPid));
+    if (o.dnsServer && extras.dnsPolicy !== 'Default') {
+      writeResolvConf(netns, namespace, o.dnsServer);
+      undo.push(() => rmSync(netnsEtcDir(netns), { recursive: true, force: true }));
+    }
+    const echoPid = await startContainer(o, { namespace, name, netns }, ports, extras.container);
+    undo.push(() => killEcho(echoPid, draft.netnsPath));
     const pod: LabPod = { ...draft, labels, ports, netns, ip, echoPid, createdAt: new Date().toISOString() };
     mkdirSync(o.stateDir, { recursive: true });
     writeFileSync(recordPath(o, namespace, name), JSON.stringify(pod, null, 2) + '\n');
     undo.push(() => rmSync(recordPath(o, namespace, name), { force: true }));
-    await markRunning(k8s, pod);
+    await markRunning(k8s, pod, extras.container);
     return pod;
   } catch (e) {
     for (const step of undo.reverse()) {
@@ -442,7 +469,8 @@ export async function deletePod(
       const res = await execCni(o, 'DEL', pod);
       if (res.code !== 0) throw cniFailure('DEL', res);
     });
-    killEcho(pod.echoPid);
+    killEcho(pod.echoPid, pod.netnsPath);
+    rmSync(netnsEtcDir(pod.netns), { recursive: true, force: true });
     const del = await run('ip', ['netns', 'del', pod.netns]);
     if (del.code !== 0 && existsSync(pod.netnsPath)) throw new Error(`ip netns del ${pod.netns}: ${del.stderr.trim()}`);
   }

@@ -1,11 +1,18 @@
-// `cilium-ts lab probe`: real connections from inside one lab pod's network namespace to
-// another pod's address, as the upstream NetworkPolicy e2e suite probes its x/y/z model. One
-// prober process per source pod (a process lives in one network namespace) tries all of that
-// pod's targets at once, so a 9×9 matrix costs about one timeout, not 81.
-// TCP: connect, send, and expect the echo. UDP: a datagram and its echo. ICMP: an echo request
-// on a raw socket (python3: Node has no raw sockets, and ping is not on every machine).
+// `cilium-ts lab probe`: real connections from inside one lab pod's network namespace (or the
+// outside host's, or the node's) to a pod, a Service's ClusterIP or an address, as the upstream
+// NetworkPolicy e2e suite probes its x/y/z model. One prober process per source (a process lives
+// in one network namespace) tries all of that source's targets at once, so a 9×9 matrix costs
+// about one timeout, not 81.
+// TCP: connect, send, and expect an answer line. UDP: a datagram and its answer. The lab's
+// servers answer with who they are (`namespace/name`), which the prober records. ICMP: an echo
+// request on a raw socket (python3: Node has no raw sockets, and ping is not on every machine);
+// who answered is the reply's source address.
 import { spawn } from 'node:child_process';
+import { isIPv4 } from 'node:net';
 import { parseArgs } from 'node:util';
+import { cluster } from '../lib/fluent.ts';
+import { inCgroup } from './cgroup.ts';
+import { LAB_CGROUP, LAB_PODS_CGROUP, OUTSIDE_ADDR, OUTSIDE_NETNS } from './paths.ts';
 import { labPodOptions, listPods, parsePodRef, readPod, type LabPod, type LabPodOptions } from './pods.ts';
 
 export type ProbeProtocol = 'TCP' | 'UDP' | 'ICMP';
@@ -14,22 +21,24 @@ export const DEFAULT_PROBE_TIMEOUT_MS = 1000;
 const nodeProber = `
 const net = require('node:net'), dgram = require('node:dgram');
 const { protocol, port, timeoutMs, targets } = JSON.parse(process.argv[1]);
+// Only a text line names who answered (a DNS server, say, answers the probe with binary).
+const who = (d) => { const l = d.toString('latin1').split('\\n')[0].trim(); return /^[\\x21-\\x7e]{1,253}$/.test(l) ? l : undefined; };
 const one = (host) => new Promise((resolve) => {
   let done = false;
-  const finish = (ok, close) => { if (done) return; done = true; clearTimeout(timer); try { close(); } catch {} resolve(ok); };
+  const finish = (r, close) => { if (done) return; done = true; clearTimeout(timer); try { close(); } catch {} resolve(r); };
   let closer = () => {};
-  const timer = setTimeout(() => finish(false, closer), timeoutMs);
+  const timer = setTimeout(() => finish({ ok: false }, closer), timeoutMs);
   if (protocol === 'TCP') {
     const s = net.connect({ host, port });
     closer = () => s.destroy();
-    s.on('connect', () => s.write('cilium-ts-probe'));
-    s.on('data', () => finish(true, closer));
-    s.on('error', () => finish(false, closer));
+    s.on('connect', () => s.write('cilium-ts-probe\\n'));
+    s.on('data', (d) => finish({ ok: true, answeredBy: who(d) }, closer));
+    s.on('error', () => finish({ ok: false }, closer));
   } else {
     const u = dgram.createSocket('udp4');
     closer = () => u.close();
-    u.on('message', () => finish(true, closer));
-    u.on('error', () => finish(false, closer));
+    u.on('message', (d) => finish({ ok: true, answeredBy: who(d) }, closer));
+    u.on('error', () => finish({ ok: false }, closer));
     u.connect(port, host, () => u.send('cilium-ts-probe'));
   }
 });
@@ -60,22 +69,59 @@ while not all(ok):
     ihl = (data[0] & 0x0f) * 4
     typ, _code, _sum, rid, seq = struct.unpack('!BBHHH', data[ihl:ihl + 8])
     if typ == 0 and rid == ident and seq < len(targets) and addr[0] == targets[seq]: ok[seq] = True
-print(json.dumps(ok))
+print(json.dumps([{'ok': o, 'answeredBy': t} if o else {'ok': False} for o, t in zip(ok, targets)]))
 `;
 
-/** Probes every target from inside one pod; returns one verdict (reachable or not) per target. */
-export function probeFrom(
+/** One probe's result: reachable or not, and who answered (the server's `namespace/name`, `outside`, an address). */
+export interface ProbeAnswer {
+  ok: boolean;
+  answeredBy?: string;
+}
+
+/**
+ * Where a probe starts: a network namespace (a pod's, the outside host's) or, with netns
+ * undefined, the node's root namespace; `cgroup` is where the prober process runs (socket-LB
+ * translates only in the lab's cgroups).
+ */
+export interface ProbeSource {
+  netns: string | undefined;
+  cgroup?: string;
+}
+
+/** Probes every target from a lab pod; returns one verdict (reachable or not) per target. */
+export async function probeFrom(
   from: Pick<LabPod, 'netns'>,
   targets: string[],
   port: number,
   protocol: ProbeProtocol,
   timeoutMs = DEFAULT_PROBE_TIMEOUT_MS,
 ): Promise<boolean[]> {
+  const answers = await probeAnswers(
+    { netns: from.netns, cgroup: LAB_PODS_CGROUP },
+    targets,
+    port,
+    protocol,
+    timeoutMs,
+  );
+  return answers.map((a) => a.ok);
+}
+
+/** Probes every target from one source; one answer (with who answered) per target. */
+export function probeAnswers(
+  from: ProbeSource,
+  targets: string[],
+  port: number,
+  protocol: ProbeProtocol,
+  timeoutMs = DEFAULT_PROBE_TIMEOUT_MS,
+): Promise<ProbeAnswer[]> {
   if (targets.length === 0) return Promise.resolve([]);
   const input = JSON.stringify({ protocol, port, timeoutMs, targets });
   const cmd = protocol === 'ICMP' ? ['python3', '-c', icmpProber, input] : [process.execPath, '-e', nodeProber, input];
+  const inNetns = from.netns === undefined ? cmd : ['ip', 'netns', 'exec', from.netns, ...cmd];
+  const argv = from.cgroup ? inCgroup(from.cgroup, inNetns) : inNetns;
+  const where = from.netns ?? 'the node';
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', from.netns, ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '',
       err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -87,12 +133,12 @@ export function probeFrom(
     child.on('error', reject);
     child.on('close', (code) => {
       try {
-        const r = JSON.parse(out) as boolean[];
+        const r = JSON.parse(out) as ProbeAnswer[];
         if (r.length === targets.length) return resolve(r);
       } catch {
         /* reported below */
       }
-      reject(new Error(`probe from ${from.netns} failed (exit ${code}): ${err.trim() || out.trim()}`));
+      reject(new Error(`probe from ${where} failed (exit ${code}): ${err.trim() || out.trim()}`));
     });
   });
 }
@@ -143,8 +189,35 @@ function requirePod(o: LabPodOptions, ref: string): LabPod {
   return pod;
 }
 
-const probeUsage = `usage: cilium-ts lab probe FROM TO --port N [--protocol TCP|UDP|ICMP] [--timeout MS]
+/** FROM: `outside` (the outside host), `node` (a host process of the lab's node) or a pod `NS/POD`. */
+export function probeSource(o: LabPodOptions, ref: string): ProbeSource {
+  if (ref === 'outside') return { netns: OUTSIDE_NETNS };
+  if (ref === 'node') return { netns: undefined, cgroup: LAB_CGROUP };
+  return { netns: requirePod(o, ref).netns, cgroup: LAB_PODS_CGROUP };
+}
+
+/** TO: an IPv4 address, a Service `svc:NS/NAME` (its ClusterIP, from the apiserver), `outside` or a pod `NS/POD`. */
+export async function probeTarget(o: LabPodOptions, ref: string): Promise<string> {
+  if (isIPv4(ref)) return ref;
+  if (ref === 'outside') return OUTSIDE_ADDR;
+  if (ref.startsWith('svc:')) {
+    const { namespace, name } = parsePodRef(ref.slice(4));
+    const svc = await cluster(o.kubeconfig).get('Service', name, namespace);
+    if (!svc) throw new Error(`no Service ${namespace}/${name}`);
+    const ip = svc.spec?.clusterIP;
+    if (!ip || ip === 'None' || !isIPv4(ip))
+      throw new Error(`Service ${namespace}/${name} has no IPv4 ClusterIP (${ip})`);
+    return ip;
+  }
+  return requirePod(o, ref).ip;
+}
+
+const probeUsage = `usage: cilium-ts lab probe FROM TO --port N [--protocol TCP|UDP|ICMP] [--timeout MS] [-o text|json]
        cilium-ts lab probe --all --port N [--protocol TCP|UDP|ICMP] [--timeout MS] [-o text|json]
+  FROM: NAMESPACE/POD, outside (the outside host) or node (a host process of the lab's node)
+  TO:   NAMESPACE/POD, svc:NAMESPACE/NAME (the Service's ClusterIP), outside or an IPv4 address
+  Prints allowed or denied (exit 0 or 1); who answered (namespace/name, outside) goes to stderr,
+  and with -o json: {from, to, address, port, protocol, allowed, answeredBy}.
 `;
 
 export async function labProbeCommand(args: string[]): Promise<number> {
@@ -181,9 +254,18 @@ export async function labProbeCommand(args: string[]): Promise<number> {
     process.stdout.write(values.output === 'json' ? JSON.stringify(m, null, 2) + '\n' : formatMatrix(m));
     return 0;
   }
-  const from = requirePod(o, positionals[0]!),
-    to = requirePod(o, positionals[1]!);
-  const [ok] = await probeFrom(from, [to.ip], port, protocol, timeoutMs);
-  console.log(ok ? 'allowed' : 'denied');
+  const [fromRef, toRef] = [positionals[0]!, positionals[1]!];
+  const from = probeSource(o, fromRef);
+  const address = await probeTarget(o, toRef);
+  const [answer] = await probeAnswers(from, [address], port, protocol, timeoutMs);
+  const ok = answer?.ok === true;
+  if (values.output === 'json') {
+    const result = { from: fromRef, to: toRef, address, port, protocol, allowed: ok, answeredBy: answer?.answeredBy };
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  } else {
+    // stdout stays the verdict alone (scripts compare it); who answered is for the person.
+    console.log(ok ? 'allowed' : 'denied');
+    if (ok && answer.answeredBy) process.stderr.write(`answered by ${answer.answeredBy}\n`);
+  }
   return ok ? 0 : 1;
 }
