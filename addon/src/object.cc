@@ -98,6 +98,8 @@ class BpfObject : public Nan::ObjectWrap {
       Nan::Set(o, Nan::New("section").ToLocalChecked(), Nan::New(bpf_program__section_name(p)).ToLocalChecked());
       Nan::Set(o, Nan::New("fd").ToLocalChecked(), Nan::New(bpf_program__fd(p)));
       Nan::Set(o, Nan::New("type").ToLocalChecked(), Nan::New(static_cast<int>(bpf_program__type(p))));
+      Nan::Set(o, Nan::New("attachType").ToLocalChecked(),
+               Nan::New(static_cast<int>(bpf_program__expected_attach_type(p))));
       Nan::Set(out, i++, o);
     }
     info.GetReturnValue().Set(out);

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <linux/pkt_cls.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <vector>
 
@@ -222,6 +223,84 @@ static NAN_METHOD(CgroupDetach) {
   if (err) return ThrowErrno(saved, "bpf_prog_detach2", path);
 }
 
+// cgroupLinkCreate(cgroupPath, progFd, attachType) -> linkFd. A link, unlike bpf_prog_attach, is
+// released (and the program detached) when its last fd and its pin are gone, and can be pinned.
+static NAN_METHOD(CgroupLinkCreate) {
+  std::string path;
+  int64_t progFd, type;
+  if (!StringArg(info, 0, &path) || !IntArg(info, 1, &progFd) || !IntArg(info, 2, &type)) return;
+  int cg = OpenCgroup(path);
+  if (cg < 0) return;
+  int fd = bpf_link_create(static_cast<int>(progFd), cg, static_cast<bpf_attach_type>(type), nullptr);
+  int saved = errno;
+  close(cg);
+  if (fd < 0) return ThrowErrno(saved, "bpf_link_create", path);
+  info.GetReturnValue().Set(fd);
+}
+
+// linkUpdate(linkFd, newProgFd): swaps the link's program atomically.
+static NAN_METHOD(LinkUpdate) {
+  int64_t linkFd, progFd;
+  if (!IntArg(info, 0, &linkFd) || !IntArg(info, 1, &progFd)) return;
+  if (bpf_link_update(static_cast<int>(linkFd), static_cast<int>(progFd), nullptr))
+    return ThrowErrno(errno, "bpf_link_update");
+}
+
+// linkDetach(linkFd): detaches now, whoever else still holds the link.
+static NAN_METHOD(LinkDetach) {
+  int64_t linkFd;
+  if (!IntArg(info, 0, &linkFd)) return;
+  if (bpf_link_detach(static_cast<int>(linkFd))) return ThrowErrno(errno, "bpf_link_detach");
+}
+
+// cgroupQuery(cgroupPath, attachType, effective = false) -> program ids attached there (effective:
+// also those inherited from the ancestors)
+static NAN_METHOD(CgroupQuery) {
+  std::string path;
+  int64_t type;
+  if (!StringArg(info, 0, &path) || !IntArg(info, 1, &type)) return;
+  bool effective = info.Length() > 2 && Nan::To<bool>(info[2]).FromMaybe(false);
+  int cg = OpenCgroup(path);
+  if (cg < 0) return;
+  std::vector<uint32_t> ids(256);
+  uint32_t count = static_cast<uint32_t>(ids.size()), flags = 0;
+  int err = bpf_prog_query(cg, static_cast<bpf_attach_type>(type), effective ? BPF_F_QUERY_EFFECTIVE : 0, &flags,
+                           ids.data(), &count);
+  int saved = errno;
+  close(cg);
+  if (err) return ThrowErrno(saved, "bpf_prog_query", path);
+  v8::Local<v8::Array> out = Nan::New<v8::Array>();
+  for (uint32_t i = 0; i < count && i < ids.size(); i++) Nan::Set(out, i, Nan::New(ids[i]));
+  info.GetReturnValue().Set(out);
+}
+
+// progGetFdById(id) -> fd (close it with closeFd)
+static NAN_METHOD(ProgGetFdById) {
+  int64_t id;
+  if (!IntArg(info, 0, &id)) return;
+  int fd = bpf_prog_get_fd_by_id(static_cast<uint32_t>(id));
+  if (fd < 0) return ThrowErrno(errno, "bpf_prog_get_fd_by_id");
+  info.GetReturnValue().Set(fd);
+}
+
+// netnsCookie() -> bigint: the cookie of the calling thread's network namespace, as
+// bpf_get_netns_cookie sees it (SO_NETNS_COOKIE).
+static NAN_METHOD(NetnsCookie) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return ThrowErrno(errno, "socket");
+  uint64_t cookie = 0;
+  socklen_t len = sizeof(cookie);
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+  int err = getsockopt(s, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len);
+  int saved = errno;
+  close(s);
+  if (err) return ThrowErrno(saved, "getsockopt(SO_NETNS_COOKIE)");
+  info.GetReturnValue().Set(v8::BigInt::NewFromUnsigned(info.GetIsolate(), cookie));
+}
+
 // progInfo(fd) -> { id, type, name, tag }
 static NAN_METHOD(ProgInfo) {
   int64_t fd;
@@ -252,4 +331,10 @@ void InitPrograms(v8::Local<v8::Object> exports) {
   SET_FN(exports, "xdpQuery", XdpQuery);
   SET_FN(exports, "cgroupAttach", CgroupAttach);
   SET_FN(exports, "cgroupDetach", CgroupDetach);
+  SET_FN(exports, "cgroupLinkCreate", CgroupLinkCreate);
+  SET_FN(exports, "cgroupQuery", CgroupQuery);
+  SET_FN(exports, "linkUpdate", LinkUpdate);
+  SET_FN(exports, "linkDetach", LinkDetach);
+  SET_FN(exports, "progGetFdById", ProgGetFdById);
+  SET_FN(exports, "netnsCookie", NetnsCookie);
 }

@@ -10,6 +10,8 @@ export interface ProgramDesc {
   section: string;
   fd: number;
   type: number;
+  /** the expected attach type libbpf took from the section name (enum bpf_attach_type) */
+  attachType: number;
 }
 export interface MapDesc {
   name: string;
@@ -110,6 +112,15 @@ export interface Addon {
   xdpQuery(ifindex: number, flags?: number): number;
   cgroupAttach(cgroupPath: string, progFd: number, attachType: number, flags?: number): void;
   cgroupDetach(cgroupPath: string, progFd: number, attachType: number): void;
+  /** A cgroup link (multi-attach); detached when its last fd and pin are gone, or by linkDetach. */
+  cgroupLinkCreate(cgroupPath: string, progFd: number, attachType: number): number;
+  linkUpdate(linkFd: number, progFd: number): void;
+  linkDetach(linkFd: number): void;
+  /** Ids of the programs attached to the cgroup for one attach type (effective: with inherited ones). */
+  cgroupQuery(cgroupPath: string, attachType: number, effective?: boolean): number[];
+  progGetFdById(id: number): number;
+  /** The calling thread's network namespace cookie (SO_NETNS_COOKIE), as bpf_get_netns_cookie sees it. */
+  netnsCookie(): bigint;
 }
 
 /** Errors thrown by the addon carry these. */
