@@ -1,6 +1,7 @@
 // `cilium-ts observe`: flows from the Hubble observer API of one or more agents, with the flags of
-// `hubble observe`. Several --server addresses (or a lab with several agents) give the cluster
-// view: the CLI asks every agent and merges their flows by time (see src/hubble/README.md).
+// `hubble observe`. The cluster view comes from Hubble Relay when there is one (the lab's
+// relay.addr), else from several --server addresses (or the lab's agents): the CLI asks every agent
+// and merges their flows by time (see src/hubble/README.md).
 import { parseArgs } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,9 +16,9 @@ export const observeUsage = `usage: cilium-ts observe [--server ADDR]... [filter
                         [--since T] [--until T] [-o compact|dict|table|json|jsonpb] [--print-node-name]
        cilium-ts observe status [--server ADDR]...
 
-  --server ADDR        an agent's observer API: host:port or unix:///path; repeat (or comma-separate) for
-                       the cluster view; default $HUBBLE_SERVER, else the lab's agents (.lab/hubble.addr),
-                       else localhost:4245
+  --server ADDR        an agent's or the relay's observer API: host:port or unix:///path; repeat (or
+                       comma-separate) agents for the cluster view; default $HUBBLE_SERVER, else the lab's
+                       relay (.lab/relay.addr), else its agents (.lab/hubble.addr), else localhost:4245
   filters (as hubble observe): --namespace/-n, --from-namespace, --to-namespace, --all-namespaces/-A,
     --pod, --from-pod, --to-pod ([ns/]name-prefix), --label/-l, --from-label, --to-label (k8s:app=web),
     --ip, --from-ip, --to-ip (CIDR too), --port, --from-port, --to-port, --identity, --from-identity,
@@ -31,17 +32,28 @@ export const observeUsage = `usage: cilium-ts observe [--server ADDR]... [filter
 const booleanFilters = new Set(['all-namespaces', 'ipv4', 'ipv6', 'reply', 'not-reply']);
 const shortFilters: Record<string, string> = { namespace: 'n', label: 'l', type: 't', 'all-namespaces': 'A' };
 
-/** $HUBBLE_SERVER, else every address in the lab's hubble.addr (one per agent), else localhost:4245. */
+/**
+ * $HUBBLE_SERVER, else the lab's Hubble Relay (relay.addr), else every address in the lab's
+ * hubble.addr (one per agent: the CLI fans out), else localhost:4245.
+ */
 export async function defaultHubbleAddress(): Promise<string[]> {
+  return (await defaultServers()).servers;
+}
+
+async function defaultServers(): Promise<{ servers: string[]; relay: boolean }> {
   const env = process.env.HUBBLE_SERVER;
-  if (env) return splitServers([env]);
+  if (env) return { servers: splitServers([env]), relay: false };
   const { labPaths } = await import('../lab/paths.ts');
-  const file = join(labPaths().dir, 'hubble.addr');
-  if (existsSync(file)) {
+  for (const [name, relay] of [
+    ['relay.addr', true],
+    ['hubble.addr', false],
+  ] as const) {
+    const file = join(labPaths().dir, name);
+    if (!existsSync(file)) continue;
     const servers = splitServers(readFileSync(file, 'utf8').split('\n'));
-    if (servers.length) return servers;
+    if (servers.length) return { servers: relay ? servers.slice(0, 1) : servers, relay };
   }
-  return ['localhost:4245'];
+  return { servers: ['localhost:4245'], relay: false };
 }
 
 function splitServers(values: string[]): string[] {
@@ -77,6 +89,8 @@ function positiveInt(name: string, v: string | undefined): number {
 
 export interface ObserveOptions {
   servers: string[];
+  /** the one server is Hubble Relay: flows of many nodes */
+  relay?: boolean;
   request: GetFlowsRequest;
   output: OutputFormat;
   printNodeName: boolean;
@@ -173,6 +187,9 @@ function errText(err: unknown): string {
 
 async function printStatus(servers: string[], out: (s: string) => void): Promise<number> {
   let failed = 0;
+  let connected = 0;
+  let nodes = 0;
+  const unavailable: string[] = [];
   let flows = 0,
     max = 0,
     seen = 0,
@@ -185,9 +202,15 @@ async function printStatus(servers: string[], out: (s: string) => void): Promise
       max += s.max_flows ?? 0;
       seen += s.seen_flows ?? 0;
       rate += s.flows_rate ?? 0;
+      // an agent counts itself; a relay counts the agents it reaches and those it cannot
+      const up = s.num_connected_nodes?.value ?? 1;
+      connected += up;
+      nodes += up + (s.num_unavailable_nodes?.value ?? 0);
+      if (s.unavailable_nodes?.length) unavailable.push(...s.unavailable_nodes);
       out(`Healthcheck (via ${server}): Ok\n`);
     } catch (err) {
       failed++;
+      nodes++;
       out(`Healthcheck (via ${server}): ${errText(err)}\n`);
     } finally {
       client.close();
@@ -196,14 +219,23 @@ async function printStatus(servers: string[], out: (s: string) => void): Promise
   const pct = max ? ((flows / max) * 100).toFixed(2) : '0.00';
   out(`Current/Max Flows: ${flows.toLocaleString('en-US')}/${max.toLocaleString('en-US')} (${pct}%)\n`);
   out(`Flows/s: ${rate.toFixed(2)}\nSeen Flows: ${seen.toLocaleString('en-US')}\n`);
-  out(`Connected Nodes: ${servers.length - failed}/${servers.length}\n`);
+  out(`Connected Nodes: ${connected}/${nodes}\n`);
+  if (unavailable.length) out(`Unavailable Nodes: ${unavailable.length}\n${unavailable.map((n) => `  - ${n}\n`).join('')}`);
   return failed === servers.length ? 1 : 0;
+}
+
+/** A relay's word on nodes it could not read, on stderr as the hubble CLI gives it; NODE_CONNECTED is quiet. */
+function nodeStatusWarning(res: GetFlowsResponse, err: (s: string) => void): void {
+  const s = res.node_status!;
+  if (s.state_change === 'NODE_CONNECTED' || !s.node_names?.length) return;
+  const state = s.state_change === 'NODE_ERROR' ? 'error' : 'unavailable';
+  err(`cilium-ts observe: ${state}: ${s.node_names.join(', ')}${s.message ? `: ${s.message}` : ''}\n`);
 }
 
 /** Run against every server; without --follow, merge all answers by time before printing. */
 async function observe(opts: ObserveOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const printer = new FlowPrinter(
-    { format: opts.output, nodeName: opts.printNodeName || opts.servers.length > 1 },
+    { format: opts.output, nodeName: opts.printNodeName || opts.servers.length > 1 || !!opts.relay },
     out,
     err,
   );
@@ -220,6 +252,10 @@ async function observe(opts: ObserveOptions, out: (s: string) => void, err: (s: 
       clients.map(async (client) => {
         try {
           for await (const res of client.getFlows(opts.request, abort.signal)) {
+            if (res.node_status) {
+              nodeStatusWarning(res, err);
+              continue;
+            }
             if (follow) printer.write(res);
             else merged.push(res);
           }
@@ -262,7 +298,7 @@ export async function observeCommand(args: string[]): Promise<number> {
     err(`cilium-ts observe: ${errText(e)}\n${observeUsage}`);
     return 2;
   }
-  const servers = opts.serversGiven ? opts.servers : await defaultHubbleAddress();
+  const { servers, relay } = opts.serversGiven ? { servers: opts.servers, relay: false } : await defaultServers();
   if (opts.status) return printStatus(servers, out);
-  return observe({ ...opts, servers }, out, err);
+  return observe({ ...opts, servers, relay }, out, err);
 }

@@ -4,6 +4,7 @@ import { observerPackage } from './proto.ts';
 import type { GetFlowsRequest } from './server.ts';
 import type { GetFlowsResponse } from './printer.ts';
 import type { ServerStatusResponse__Output } from './generated/observer/ServerStatusResponse.ts';
+import type { GetNamespacesResponse__Output } from './generated/observer/GetNamespacesResponse.ts';
 
 type ObserverStub = grpc.Client & {
   GetFlows(req: GetFlowsRequest, opts?: grpc.CallOptions): grpc.ClientReadableStream<GetFlowsResponse>;
@@ -16,6 +17,11 @@ type ObserverStub = grpc.Client & {
     req: object,
     opts: grpc.CallOptions,
     cb: (err: grpc.ServiceError | null, res: { nodes?: unknown[] }) => void,
+  ): grpc.ClientUnaryCall;
+  GetNamespaces(
+    req: object,
+    opts: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res: GetNamespacesResponse__Output) => void,
   ): grpc.ClientUnaryCall;
 };
 
@@ -31,12 +37,20 @@ export class ObserverClient {
   readonly address: string;
   readonly #stub: ObserverStub;
 
-  constructor(address: string) {
+  /** `options`: grpc-js channel options (reconnect backoff, keepalive), as Hubble Relay sets for its peers */
+  constructor(address: string, options: grpc.ChannelOptions = {}) {
     this.address = address;
     const loaded = grpc.loadPackageDefinition(observerPackage()) as unknown as {
-      observer: { Observer: new (target: string, creds: grpc.ChannelCredentials) => ObserverStub };
+      observer: {
+        Observer: new (target: string, creds: grpc.ChannelCredentials, options: grpc.ChannelOptions) => ObserverStub;
+      };
     };
-    this.#stub = new loaded.observer.Observer(grpcTarget(address), grpc.credentials.createInsecure());
+    this.#stub = new loaded.observer.Observer(grpcTarget(address), grpc.credentials.createInsecure(), options);
+  }
+
+  /** The connection, for its connectivity state. */
+  get channel(): ReturnType<grpc.Client['getChannel']> {
+    return this.#stub.getChannel();
   }
 
   /** Stream GetFlows responses until the server ends the stream or `signal` aborts. */
@@ -58,6 +72,14 @@ export class ObserverClient {
   serverStatus(timeoutMs = 5000): Promise<ServerStatus> {
     return new Promise((resolve, reject) => {
       this.#stub.ServerStatus({}, { deadline: Date.now() + timeoutMs }, (err, res) =>
+        err ? reject(err) : resolve(res),
+      );
+    });
+  }
+
+  getNamespaces(timeoutMs = 5000): Promise<GetNamespacesResponse__Output> {
+    return new Promise((resolve, reject) => {
+      this.#stub.GetNamespaces({}, { deadline: Date.now() + timeoutMs }, (err, res) =>
         err ? reject(err) : resolve(res),
       );
     });

@@ -21,7 +21,7 @@ export const loaderOptions = {
   oneofs: false,
   includeDirs: [protoDir],
 };
-export const observerProtoFiles = ['observer/observer.proto', 'grpc/health/v1/health.proto'];
+export const observerProtoFiles = ['observer/observer.proto', 'peer/peer.proto', 'grpc/health/v1/health.proto'];
 
 let cached: PackageDefinition | undefined;
 export function observerPackage(): PackageDefinition {

@@ -8,6 +8,7 @@ import { observerPackage } from './proto.ts';
 import { FlowRing } from './flow-ring.ts';
 import { compileFilters, FilterError, type FlowFilter, type FlowPredicate } from './filters.ts';
 import { timestampFromMs, timestampNs, type Timestamp } from './flow.ts';
+import { peerServiceDefinition, peerServiceImplementation, type PeerNotifier } from './peer-service.ts';
 import { logger } from '../lib/log.ts';
 
 const log = logger('hubble');
@@ -33,6 +34,8 @@ export interface HubbleServerOptions {
   listen?: string;
   /** reported by ServerStatus and GetNodes */
   version?: string;
+  /** also serve peer.Peer/Notify (Hubble Relay's discovery) with these peers */
+  peers?: PeerNotifier;
 }
 
 export interface HubbleServer {
@@ -276,7 +279,7 @@ export function observerServiceDefinition(): grpc.ServiceDefinition {
   return loaded.observer.Observer.service;
 }
 
-function bindTarget(listen: string): { target: string; socket?: string } {
+export function bindTarget(listen: string): { target: string; socket?: string } {
   if (listen.startsWith('unix:')) {
     const path = listen.replace(/^unix:(\/\/)?/, '');
     return { target: `unix:${path}`, socket: path };
@@ -286,7 +289,7 @@ function bindTarget(listen: string): { target: string; socket?: string } {
 }
 
 /** grpc.health.v1.Health: `hubble status` checks it before asking ServerStatus. */
-function healthService(): { definition: grpc.ServiceDefinition; impl: grpc.UntypedServiceImplementation } {
+export function healthService(): { definition: grpc.ServiceDefinition; impl: grpc.UntypedServiceImplementation } {
   const loaded = grpc.loadPackageDefinition(observerPackage()) as unknown as {
     grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
   };
@@ -321,6 +324,7 @@ export async function startHubbleServer(opts: HubbleServerOptions): Promise<Hubb
   server.addService(observerServiceDefinition(), observerService(observed));
   const health = healthService();
   server.addService(health.definition, health.impl);
+  if (opts.peers) server.addService(peerServiceDefinition(), peerServiceImplementation(opts.peers, observed.open));
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, p) =>
       err ? reject(new Error(`hubble: cannot listen on ${listen}: ${err.message}`)) : resolve(p),
