@@ -23,6 +23,21 @@
 #include "lib/metrics.h"
 #include "lib/events.h"
 #include "lib/lb-nat.h"
+#include "lib/nodeport.h"
+
+/* The rev-NAT id of a packet lb_translate sent to a backend (its reply entry in cilium_lb_ct),
+ * so the flow event names the Service; 0 for a packet that was not translated. */
+static __attribute__((noinline)) __u16 flow_rev_nat(const struct pkt *p)
+{
+	struct lb_ct_entry *e;
+	struct ct_key k;
+
+	if (!p || p->kind != PKT_NORMAL || (p->t.nexthdr != IPPROTO_TCP && p->t.nexthdr != IPPROTO_UDP))
+		return 0;
+	ct_key_from(&k, &p->t, 1, CT_SERVICE_REV);
+	e = bpf_map_lookup_elem(&cilium_lb_ct, &k);
+	return e ? e->rev_nat_index : 0;
+}
 
 static __always_inline int drop_packet(struct __sk_buff *ctx, const struct pkt *p,
 				       const struct endpoint_info *ep, __u32 src_id, __u32 dst_id,
@@ -31,6 +46,7 @@ static __always_inline int drop_packet(struct __sk_buff *ctx, const struct pkt *
 	struct flow_meta m = {
 		.ep_id = ep->ep_id, .src_id = src_id, .dst_id = dst_id,
 		.verdict = VERDICT_DROPPED, .reason = reason, .dir = dir, .ct_state = ct_state,
+		.rev_nat = flow_rev_nat(p),
 	};
 
 	metrics_update(reason, dir, ctx->len);
@@ -68,7 +84,7 @@ static __always_inline void forwarded(struct __sk_buff *ctx, const struct pkt *p
 		struct flow_meta m = {
 			.ep_id = ep->ep_id, .src_id = src_id, .dst_id = dst_id,
 			.verdict = VERDICT_FORWARDED, .reason = REASON_FORWARDED, .dir = dir,
-			.ct_state = CT_NEW,
+			.ct_state = CT_NEW, .rev_nat = flow_rev_nat(p),
 		};
 
 		emit_flow(ctx, p, &m);
@@ -176,6 +192,12 @@ static __always_inline int handle_lxc(struct __sk_buff *ctx, const __u8 dir)
 	if (ret != REASON_FORWARDED)
 		return drop_packet(ctx, &p, ep, src_id, dst_id, (__u8)ret, dir, CT_NEW);
 	forwarded(ctx, &p, ep, src_id, dst_id, dir, ct_state);
+	if (dir == DIR_EGRESS) {
+		/* A backend's reply to a north-south client: back to it out of the external interface. */
+		ret = nodeport_reply4(ctx, &p, 0);
+		if (ret != NP_PASS)
+			return ret;
+	}
 
 	if (dir == DIR_INGRESS) {
 		ret = lb_reverse(ctx, &p);

@@ -11,6 +11,8 @@
 #include "lib/events.h"
 #include "lib/lb.h"
 #include "lib/lb-ct.h"
+#include "lib/nodeport.h"
+#include "lib/sock.h"
 
 struct endpoint_info btf_endpoint_info;
 struct endpoint_key btf_endpoint_key;
@@ -38,5 +40,14 @@ struct lb_affinity_match btf_lb_affinity_match;
 struct lb4_src_range_key btf_lb4_src_range_key;
 struct lb6_src_range_key btf_lb6_src_range_key;
 struct lb_ct_entry btf_lb_ct_entry;
+struct lb4_reverse_sk_key btf_lb4_reverse_sk_key;
+struct lb6_reverse_sk_key btf_lb6_reverse_sk_key;
+struct lb4_reverse_sk btf_lb4_reverse_sk;
+struct lb6_reverse_sk btf_lb6_reverse_sk;
+struct sock_lb_config btf_sock_lb_config;
+
+struct nat4_key btf_nat4_key;
+struct nat4_entry btf_nat4_entry;
+struct nodeport_config btf_nodeport_config;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

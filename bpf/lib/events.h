@@ -31,6 +31,9 @@ struct flow_event {
 	__u8 ct_state;
 	__u8 icmp_type; /* ICMP/ICMPv6 type, else 0 */
 	__u32 len;      /* packet length */
+	__u16 rev_nat;  /* the Service's rev-NAT id when the packet was translated to a backend, else 0 */
+	__u16 pad1;
+	__u32 pad2;
 };
 
 struct {
@@ -58,6 +61,7 @@ struct flow_meta {
 	__u8 reason;
 	__u8 dir;
 	__u8 ct_state;
+	__u16 rev_nat; /* service translation (lb-nat.h), 0 when none */
 };
 
 __attribute__((noinline)) int emit_flow(struct __sk_buff *ctx, const struct pkt *p,
@@ -95,6 +99,9 @@ __attribute__((noinline)) int emit_flow(struct __sk_buff *ctx, const struct pkt 
 	ev->icmp_type = (p->t.nexthdr == IPPROTO_ICMP || p->t.nexthdr == IPPROTO_ICMPV6) ?
 				(__u8)p->policy_port : 0;
 	ev->len = ctx->len;
+	ev->rev_nat = m->rev_nat;
+	ev->pad1 = 0;
+	ev->pad2 = 0;
 	bpf_ringbuf_submit(ev, 0);
 	return 1;
 }

@@ -8,12 +8,14 @@
 //   node             the CiliumNode: addresses, the pod CIDR
 //   endpoint-manager CNI attachments → identity → policy in the kernel → CiliumEndpoint (retrying queue)
 //   ipcache          every address's identity → cilium_ipcache
+//   services         Services + EndpointSlices + hostPorts → the LB maps (kube-proxy replacement)
 //   flows, api, metrics  read the parts through the narrow views of types.ts
 //
-// A new part (service load-balancing, tunnels, proxies) is one more AgentPart of the same shape:
+// A new part (tunnels, proxies) is one more AgentPart of the same shape:
 // constructed here, subscribed to the watchers, fed the views it needs.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { EnforcementModeName } from '../datapath/constants.ts';
+import { LbMaps } from '../datapath/lb.ts';
 import { LxcDatapath } from '../datapath/loader.ts';
 import { startHealthServer, type HealthServer } from '../lib/health.ts';
 import { logger, type Logger } from '../lib/log.ts';
@@ -29,8 +31,9 @@ import { AgentMetrics } from './metrics.ts';
 import { NodePart } from './node.ts';
 import { PolicyWatch } from './policy-watch.ts';
 import { RemoteEndpoints } from './remote-endpoints.ts';
+import { ServicesPart } from './services.ts';
 import { agentStatus } from './status.ts';
-import type { AgentPart, AgentStatus, AgentView, EndpointSource, LocalEndpointInfo } from './types.ts';
+import type { AgentPart, AgentStatus, AgentView, EndpointSource, LocalEndpointInfo, ServiceSource } from './types.ts';
 import { Watchers } from './watchers.ts';
 
 export { AGENT_FIELD_MANAGER } from './cilium-endpoint.ts';
@@ -56,6 +59,8 @@ export interface AgentOptions {
   /** /healthz, /readyz, /metrics; 0 = any free port, undefined = none */
   healthPort?: number;
   healthHost?: string;
+  /** Services answered by the eBPF datapath (default true); false leaves them to a kube-proxy beside us */
+  kubeProxyReplacement?: boolean;
   log?: Logger;
 }
 
@@ -75,6 +80,8 @@ export class Agent implements AgentView {
   readonly #remote: RemoteEndpoints;
   readonly #node: NodePart;
   readonly #ipcache: IpcacheSync;
+  readonly #services: ServicesPart | undefined;
+  #lbMaps: LbMaps | undefined;
   #endpoints: EndpointManager | undefined;
   #datapath: LxcDatapath | undefined;
   /** parts started so far, stopped in reverse */
@@ -145,6 +152,15 @@ export class Agent implements AgentView {
         podCidr: this.#node.podCidr,
       }),
     });
+    if (opts.kubeProxyReplacement ?? true) {
+      this.#services = new ServicesPart({
+        nodeName,
+        log: log.child({ component: 'services' }),
+        watch: this.#watchers,
+        registry: this.metrics.registry,
+        lb: () => (this.#lbMaps ??= new LbMaps(this.datapath)),
+      });
+    }
   }
 
   static async start(opts: AgentOptions): Promise<Agent> {
@@ -162,7 +178,13 @@ export class Agent implements AgentView {
     const { opts } = this;
     this.#datapath = LxcDatapath.load(opts.pinRoot ? { pinRoot: opts.pinRoot } : {});
     const flows = new FlowPipeline(
-      { nodeName: opts.nodeName, datapath: this.datapath, endpoints: () => this, engine: this.engine },
+      {
+        nodeName: opts.nodeName,
+        datapath: this.datapath,
+        endpoints: () => this,
+        engine: this.engine,
+        services: () => this.#services,
+      },
       { capacity: opts.flowCapacity ?? 4095 },
     );
     this.flows = flows;
@@ -190,6 +212,7 @@ export class Agent implements AgentView {
     await this.#run(this.#node);
     await this.#run(this.#endpoints);
     await this.#run(this.#ipcache);
+    if (this.#services) await this.#run(this.#services);
     if (opts.healthPort !== undefined) {
       const health = await startHealthServer({
         host: opts.healthHost ?? '127.0.0.1',
@@ -239,15 +262,17 @@ export class Agent implements AgentView {
     for (const part of this.#started.splice(0).reverse()) await part.stop();
     // Parts constructed but never started still hold timers or queues.
     await this.#ipcache.stop();
+    await this.#services?.stop();
     this.#datapath?.close(); // pinned maps and attached programs stay: traffic keeps being enforced
   }
 
-  /** Resolves when no regeneration, identity update or ipcache sync is queued or running (tests). */
+  /** Resolves when no regeneration, identity update, ipcache or service sync is queued or running (tests). */
   async idle(): Promise<void> {
     do {
       await this.#endpoints?.idle();
       await this.#ipcache.idle();
-    } while (this.#ipcache.pending);
+      await this.#services?.idle();
+    } while (this.#ipcache.pending || this.#services?.pending);
   }
 
   /** The node's BPF maps and programs (loaded by start). */
@@ -263,6 +288,11 @@ export class Agent implements AgentView {
   /** "Kind/namespace/name" → resourceVersion of the policy objects the engine holds */
   get policyRevisions(): ReadonlyMap<string, string> {
     return this.#policy.revisions;
+  }
+
+  /** The services part (frontends, backends, the kube-proxy replacement status); undefined when off. */
+  get serviceSource(): ServiceSource | undefined {
+    return this.#services;
   }
 
   localEndpoints(): LocalEndpointInfo[] {
@@ -294,6 +324,7 @@ export class Agent implements AgentView {
       endpoints: this.localEndpoints(),
       engine: this.engine,
       flows: this.flows?.stats(),
+      kubeProxyReplacement: this.#services?.kubeProxyReplacement(),
     });
   }
 }

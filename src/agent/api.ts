@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import { dropReasonNames } from '../datapath/constants.ts';
 import { formatLabelSet, formatRuleRef, protocolNumber } from '../policy/index.ts';
 import { policyMapEntries } from '../datapath/policy-encoding.ts';
+import { bpfLbList, explainService, ServiceNotFound } from './api-services.ts';
 import type { AgentView } from './types.ts';
 
 export { DEFAULT_AGENT_SOCKET } from './api-socket.ts';
@@ -80,11 +81,19 @@ export function agentRoutes(agent: AgentView): Array<[RegExp, Handler]> {
     [
       /^\/v1\/policy\/explain$/,
       (q) => {
-        const to = endpoint(q.get('to') ?? '');
         const fromParam = q.get('from') ?? '';
         const from = /^\d+$/.test(fromParam) ? Number(fromParam) : endpoint(fromParam).identity;
         const protocol = q.get('protocol') ?? 'TCP';
         if (protocolNumber(protocol) === undefined) throw new BadRequest(`unknown protocol ${protocol}`);
+        const toParam = q.get('to') ?? '';
+        if (toParam.startsWith('svc:')) {
+          try {
+            return explainService(agent, from, toParam.slice(4), Number(q.get('port') ?? 0), protocol);
+          } catch (e) {
+            throw e instanceof ServiceNotFound ? new NotFound(e.message) : e;
+          }
+        }
+        const to = endpoint(toParam);
         const e = agent.engine.explain(from, to.id, Number(q.get('port') ?? 0), protocol);
         const side = (d: typeof e.ingress) => ({
           verdict: d.verdict,
@@ -151,6 +160,8 @@ export function agentRoutes(agent: AgentView): Array<[RegExp, Handler]> {
           bytes: Number(v.bytes),
         })),
     ],
+    [/^\/v1\/service$/, () => agent.serviceSource?.services() ?? []],
+    [/^\/v1\/bpf\/lb$/, () => bpfLbList(agent)],
     [/^\/v1\/map$/, () => agent.datapath.mapStats()],
   ];
 }

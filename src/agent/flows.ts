@@ -2,7 +2,9 @@
 // loop, names both ends (pod, namespace, identity labels), asks the policy engine which rules
 // decided (the same evaluation the datapath made, so the answer matches the verdict), and pushes
 // the flow into the node's ring behind the Hubble-compatible observer API. Events the kernel ring
-// had no room for are reported as lost.
+// had no room for are reported as lost. A packet translated to a Service's backend carries the
+// Service's rev-NAT id: the flow shows the backend's address and names the Service
+// (destination_service), as Hubble does with Cilium's kube-proxy replacement.
 import type { NativeRingBuffer } from '../datapath/addon.ts';
 import { flowEventCodec, type FlowEvent } from '../datapath/codecs.ts';
 import { DropReason, IpProto } from '../datapath/constants.ts';
@@ -12,7 +14,7 @@ import { flowFromEvent, type EndpointInfo, type Flow } from '../hubble/flow.ts';
 import { dropReasonName } from '../hubble/proto.ts';
 import { flowsRate, startHubbleServer, type HubbleServer } from '../hubble/server.ts';
 import type { LxcDatapath } from '../datapath/loader.ts';
-import type { EndpointSource, FlowStats, PolicyView } from './types.ts';
+import type { EndpointSource, FlowStats, PolicyView, ServiceSource } from './types.ts';
 
 /** "CiliumNetworkPolicy/ns/name spec.ingress[0]": the form Hubble flows carry (src/hubble/flow.ts). */
 export function ruleText(r: RuleRef): string {
@@ -38,7 +40,12 @@ export interface FlowSources {
   datapath: Pick<LxcDatapath, 'addon' | 'maps' | 'eventsLost'>;
   endpoints: () => EndpointSource | undefined;
   engine: Pick<PolicyView, 'policyOf' | 'identities'>;
+  /** names the Service of a translated flow; undefined without kube-proxy replacement */
+  services?: () => Pick<ServiceSource, 'serviceByRevNat' | 'serviceByFrontend'> | undefined;
 }
+
+type NamedService = { namespace: string; name: string };
+const L4_NAMES: Record<number, string> = { [IpProto.TCP]: 'TCP', [IpProto.UDP]: 'UDP', 132: 'SCTP' };
 
 export class FlowPipeline {
   readonly ring: FlowRing;
@@ -103,12 +110,34 @@ export class FlowPipeline {
   }
 
   toFlow(ev: FlowEvent): Flow {
-    return flowFromEvent(ev, {
+    const flow = flowFromEvent(ev, {
       nodeName: this.#src.nodeName,
       endpoint: (identity, ip) => this.#endpointInfo(identity, ip),
       rules: this.#decidingRules(ev),
       dropReasonName,
     });
+    const { destination, source } = this.#servicesOf(ev);
+    if (destination) flow.destination_service = destination;
+    if (source) flow.source_service = source;
+    return flow;
+  }
+
+  /**
+   * The Service a flow went to: by the rev-NAT id of a translated packet, else by the destination
+   * when it is still a frontend (a packet dropped for want of a backend). The Service it came from:
+   * a source that is a frontend (a reply already translated back).
+   */
+  #servicesOf(ev: FlowEvent): { destination?: NamedService; source?: NamedService } {
+    const services = this.#src.services?.();
+    const proto = L4_NAMES[ev.protocol];
+    if (!services || !proto) return {};
+    const named = (s: NamedService | undefined): NamedService | undefined =>
+      s?.name ? { namespace: s.namespace, name: s.name } : undefined;
+    const destination = named(
+      ev.revNatId ? services.serviceByRevNat(ev.revNatId) : services.serviceByFrontend(ev.daddr, ev.dport, proto),
+    );
+    const source = named(services.serviceByFrontend(ev.saddr, ev.sport, proto));
+    return { ...(destination ? { destination } : {}), ...(source ? { source } : {}) };
   }
 
   #endpointInfo(identity: number, ip: string): EndpointInfo | undefined {

@@ -1,5 +1,12 @@
 // What `cilium-ts status` shows, built from the parts' views (pure).
-import type { AgentStatus, DatapathView, FlowStats, LocalEndpointInfo, PolicyView } from './types.ts';
+import type {
+  AgentStatus,
+  DatapathView,
+  FlowStats,
+  KubeProxyReplacementStatus,
+  LocalEndpointInfo,
+  PolicyView,
+} from './types.ts';
 
 export interface StatusInput {
   node: string;
@@ -12,7 +19,18 @@ export interface StatusInput {
   endpoints: LocalEndpointInfo[];
   engine: Pick<PolicyView, 'identities' | 'rules'>;
   flows: FlowStats | undefined;
+  /** undefined: the services part does not run (kube-proxy replacement off) */
+  kubeProxyReplacement?: KubeProxyReplacementStatus | undefined;
 }
+
+const KPR_OFF: KubeProxyReplacementStatus = {
+  enabled: false,
+  features: [],
+  services: 0,
+  backends: 0,
+  lastSync: null,
+  error: null,
+};
 
 export function agentStatus(s: StatusInput): AgentStatus {
   const eps = s.endpoints;
@@ -33,5 +51,6 @@ export function agentStatus(s: StatusInput): AgentStatus {
       .size,
     maps: s.datapath.mapStats().map((m) => ({ ...m, pressure: m.maxEntries ? m.entries / m.maxEntries : 0 })),
     ...(s.flows ? { flows: s.flows } : {}),
+    kubeProxyReplacement: s.kubeProxyReplacement ?? KPR_OFF,
   };
 }

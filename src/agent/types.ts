@@ -4,6 +4,7 @@
 import type { LxcDatapath } from '../datapath/loader.ts';
 import type { PolicyEngine } from '../policy/index.ts';
 import type { RingStats } from '../hubble/flow-ring.ts';
+import type { BackendState, Frontend, L4Proto } from '../services/index.ts';
 
 /** Cilium's endpoint lifecycle states, as CiliumEndpoint status.state shows them. */
 export type EndpointStateName =
@@ -55,7 +56,10 @@ export interface PolicySource {
 }
 
 /** What the API and metrics read of the kernel side. */
-export type DatapathView = Pick<LxcDatapath, 'maps' | 'addon' | 'pinRoot' | 'mapStats' | 'endpointPolicyEntries'>;
+export type DatapathView = Pick<
+  LxcDatapath,
+  'maps' | 'addon' | 'pinRoot' | 'mapStats' | 'endpointPolicyEntries' | 'lb'
+>;
 
 /** Asks the regeneration queue to recompute these endpoints (ids not local are ignored). */
 export type Regenerate = (endpointIds: Iterable<number>) => void;
@@ -64,6 +68,62 @@ export interface FlowStats extends RingStats {
   address: string | null;
   /** flows per second over the last minute (Hubble's flows_rate) */
   rate: number;
+}
+
+/** One backend of a frontend, as `cilium-ts service list` shows it. */
+export interface ServiceBackendInfo {
+  id: number;
+  address: string;
+  port: number;
+  protocol: L4Proto;
+  state: BackendState;
+  /** the pod behind it, when its EndpointSlice names one */
+  pod?: { namespace: string; name: string };
+}
+
+/** One frontend with its backends: what the kernel holds, named after the Service it serves. */
+export interface ServiceInfo {
+  /** the service id, which is also the rev-NAT id */
+  id: number;
+  /** empty when the kernel holds a frontend the agent has not matched to a Service (yet) */
+  namespace: string;
+  name: string;
+  portName: string;
+  frontend: Frontend;
+  /** backends new flows may pick first (the datapath's slots), then the others (terminating ...) */
+  backends: ServiceBackendInfo[];
+  /** how many of `backends`, from the first, new flows are spread over */
+  selectable: number;
+  sessionAffinityTimeoutSec?: number;
+  sourceRanges: string[];
+  externalTrafficLocal: boolean;
+  internalTrafficLocal: boolean;
+}
+
+export interface KubeProxyReplacementStatus {
+  enabled: boolean;
+  /** ClusterIP, NodePort, LoadBalancer, ExternalIPs, HostPort, SessionAffinity, SourceRanges, SocketLB */
+  features: string[];
+  /** frontends and distinct backends in the maps */
+  services: number;
+  backends: number;
+  /** ISO time of the last successful sync of the LB maps; null before the first */
+  lastSync: string | null;
+  /** the last sync's failure, retried with backoff; null when the last sync succeeded */
+  error: string | null;
+}
+
+/** The services part as the API, the flows and `policy explain` read it. */
+export interface ServiceSource {
+  /** every frontend the kernel holds, sorted by id */
+  services(): ServiceInfo[];
+  /** the frontends of one Service (from the agent's memory of the last sync) */
+  serviceFrontends(namespace: string, name: string): ServiceInfo[];
+  /** the frontend of a rev-NAT id (flows) */
+  serviceByRevNat(id: number): ServiceInfo | undefined;
+  /** the frontend at this address, port and protocol (scope external first) */
+  serviceByFrontend(address: string, port: number, protocol: string): ServiceInfo | undefined;
+  kubeProxyReplacement(): KubeProxyReplacementStatus;
 }
 
 /** What `cilium-ts status` shows (GET /v1/status). */
@@ -78,10 +138,13 @@ export interface AgentStatus {
   policies: number;
   maps: Array<{ name: string; type: number; entries: number; maxEntries: number; pressure: number }>;
   flows?: FlowStats;
+  kubeProxyReplacement: KubeProxyReplacementStatus;
 }
 
 /** Everything the agent's local API serves. */
 export interface AgentView extends EndpointSource, PolicySource {
   readonly datapath: DatapathView;
+  /** undefined when the agent runs without kube-proxy replacement */
+  readonly serviceSource: ServiceSource | undefined;
   status(): AgentStatus;
 }

@@ -4,10 +4,12 @@
 import {
   CoreV1Api,
   CustomObjectsApi,
+  DiscoveryV1Api,
   NetworkingV1Api,
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
+  type V1EndpointSlice,
   type V1Namespace,
   type V1NetworkPolicy,
   type V1Node,
@@ -36,6 +38,7 @@ export interface WatchedKinds {
   ciliumnode: CiliumNode;
   nodes: V1Node;
   services: V1Service;
+  endpointslices: V1EndpointSlice;
   namespaces: V1Namespace;
   /** this node's pods only */
   pods: V1Pod;
@@ -68,6 +71,7 @@ export class Watchers implements AgentPart, WatchCache {
     const core = opts.kc.makeApiClient(CoreV1Api);
     const custom = opts.kc.makeApiClient(CustomObjectsApi);
     const net = opts.kc.makeApiClient(NetworkingV1Api);
+    const discovery = opts.kc.makeApiClient(DiscoveryV1Api);
     const cilium =
       <T extends KubernetesObject>(plural: string) =>
       async () =>
@@ -101,6 +105,9 @@ export class Watchers implements AgentPart, WatchCache {
     add('ciliumnode', ciliumPath('ciliumnodes'), cilium<CiliumNode>('ciliumnodes'));
     add('nodes', '/api/v1/nodes', () => core.listNode());
     add('services', '/api/v1/services', () => core.listServiceForAllNamespaces());
+    add('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', () =>
+      discovery.listEndpointSliceForAllNamespaces(),
+    );
     add('namespaces', '/api/v1/namespaces', () => core.listNamespace());
     add('pods', '/api/v1/pods', () =>
       core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${opts.nodeName}` }),

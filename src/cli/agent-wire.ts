@@ -15,6 +15,80 @@ export interface StatusResponse {
   maps: Array<{ name: string; entries: number; maxEntries: number; pressure: number }>;
   /** the flow ring behind the Hubble observer API; absent when the agent runs without it */
   flows?: FlowStats;
+  /** absent from agents older than the services part */
+  kubeProxyReplacement?: KubeProxyReplacement;
+}
+
+export interface KubeProxyReplacement {
+  enabled: boolean;
+  features: string[];
+  services: number;
+  backends: number;
+  lastSync: string | null;
+  error: string | null;
+}
+
+export interface ServiceBackend {
+  id: number;
+  address: string;
+  port: number;
+  protocol: string;
+  state: string;
+  pod?: { namespace: string; name: string };
+}
+
+/** GET /v1/service: one frontend with its backends (new flows pick among the first `selectable`). */
+export interface ServiceResponse {
+  id: number;
+  namespace: string;
+  name: string;
+  portName: string;
+  frontend: { address: string; port: number; protocol: string; type: string; scope: string };
+  backends: ServiceBackend[];
+  selectable: number;
+  sessionAffinityTimeoutSec?: number;
+  sourceRanges: string[];
+  externalTrafficLocal: boolean;
+  internalTrafficLocal: boolean;
+}
+
+/** GET /v1/bpf/lb: the LB maps as the kernel holds them. */
+export interface BpfLbResponse {
+  services: Array<{
+    family: number;
+    frontend: string;
+    scope: string;
+    slot: number;
+    revNatId: number;
+    count?: number;
+    flags?: string[];
+    backendId?: number;
+  }>;
+  backends: Array<{ id: number; address: string; port: number; protocol: string; state: string }>;
+  reverseNat: Array<{ id: number; address: string; port: number }>;
+  sourceRanges: Array<{ revNatId: number; cidr: string }>;
+  maglev: Array<{ revNatId: number; innerMapId: number }>;
+}
+
+/** `policy explain FROM svc:NS/NAME`: one answer per backend a new flow may pick. */
+export interface ServiceExplainResponse {
+  verdict: string;
+  fromIdentity: number;
+  to: string;
+  service: string;
+  frontend: string;
+  port: number;
+  protocol: string;
+  backends: Array<{
+    backend: string;
+    pod?: string;
+    note?: string;
+    verdict: string;
+    port: number;
+    protocol: string;
+    egress: ExplainedSide;
+    ingress: ExplainedSide;
+  }>;
 }
 
 export interface FlowStats {

@@ -2,7 +2,7 @@
 // code is imported only once the flags are read, so a typo costs no start-up of the component.
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { integerFlag, portFlag } from './flags.ts';
+import { FlagError, integerFlag, portFlag } from './flags.ts';
 
 function untilSignal(): Promise<void> {
   return new Promise<void>((resolve) => {
@@ -64,8 +64,13 @@ export async function agentCommand(args: string[]): Promise<number> {
       'hubble-listen': { type: 'string', default: process.env.HUBBLE_LISTEN ?? ':4245' },
       'flow-capacity': { type: 'string', default: '4095' },
       'api-socket': { type: 'string', default: '/var/run/cilium-ts/agent.sock' },
+      'kube-proxy-replacement': { type: 'string', default: process.env.KUBE_PROXY_REPLACEMENT ?? 'true' },
     },
   });
+  const kpr = values['kube-proxy-replacement'];
+  if (kpr !== 'true' && kpr !== 'false') {
+    throw new FlagError(`--kube-proxy-replacement must be true or false, not "${kpr}"`);
+  }
   const mode = values['enforcement-mode'];
   if (mode !== 'default' && mode !== 'always' && mode !== 'never') {
     process.stderr.write(`cilium-ts agent: --enforcement-mode must be default, always or never, not ${mode}\n`);
@@ -88,6 +93,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     hubbleListen: hubble.startsWith(':') ? `0.0.0.0${hubble}` : hubble,
     flowCapacity,
     apiSocket: values['api-socket'],
+    kubeProxyReplacement: kpr === 'true',
     ...(values['pin-root'] ? { pinRoot: values['pin-root'] } : {}),
     ...(values['pod-cidr'] ? { podCidr: values['pod-cidr'] } : {}),
   });

@@ -1,12 +1,13 @@
 // The status and inspection commands, as Cilium users type them: `status`, `endpoint list|get`,
 // `identity list|get`, `policy get`, `policy explain`, `bpf policy get`, `bpf ct list`,
-// `bpf ipcache list`, `map list`. They read the agent's local API (src/agent/api.ts) over its
-// unix socket and import nothing else at start-up; `policy explain --offline` loads the policy
-// engine (src/cli/explain-offline.ts) only when asked.
+// `bpf ipcache list`, `bpf lb list`, `service list`, `map list`. They read the agent's local API
+// (src/agent/api.ts) over its unix socket and import nothing else at start-up; `policy explain
+// --offline` loads the policy engine (src/cli/explain-offline.ts) only when asked.
 // protocols.ts alone, not the index: each module the command loads is start-up time
 import { protocolNames, protocolNumber } from '../policy/api/protocols.ts';
 import { agentGet } from './agent-client.ts';
 import type {
+  BpfLbResponse,
   BpfPolicyEntry,
   ConntrackEntry,
   EndpointResponse,
@@ -15,6 +16,8 @@ import type {
   IpcacheEntry,
   MapStat,
   PolicyListResponse,
+  ServiceExplainResponse,
+  ServiceResponse,
   StatusResponse,
 } from './agent-wire.ts';
 import { portFlag } from './flags.ts';
@@ -86,6 +89,49 @@ function conntrackTable(cts: ConntrackEntry[]): string {
   );
 }
 
+const hostPort = (address: string, port: number) => `${address.includes(':') ? `[${address}]` : address}:${port}`;
+
+/** `cilium service list`: one row per frontend, its backends numbered below each other. */
+function serviceTable(services: ServiceResponse[]): string {
+  const rows: string[][] = [];
+  for (const s of services.sort((a, b) => a.id - b.id)) {
+    const f = s.frontend;
+    const frontend = `${hostPort(f.address, f.port)}/${f.protocol}${f.scope === 'internal' ? '/i' : ''}`;
+    const name = s.name ? `${s.namespace}/${s.name}` : '';
+    const backends = s.backends.map((b, i) => `${i + 1} => ${hostPort(b.address, b.port)}/${b.protocol} (${b.state})`);
+    rows.push([String(s.id), frontend, f.type, name, backends[0] ?? '']);
+    for (const b of backends.slice(1)) rows.push(['', '', '', '', b]);
+  }
+  return formatTable(['ID', 'Frontend', 'Service Type', 'Service', 'Backend'], rows);
+}
+
+/** `cilium bpf lb list`: every services-map slot, the frontend's own (slot 0) with its flags. */
+function bpfLbTable(lb: BpfLbResponse): string {
+  const backends = new Map(lb.backends.map((b) => [b.id, b]));
+  const rows = lb.services.map((s) => {
+    const svc = `${s.frontend}${s.scope === 'internal' ? '/i' : ''} (${s.slot})`;
+    if (s.slot === 0) return [svc, `0.0.0.0:0 (${s.revNatId}) (0) [${(s.flags ?? []).join(', ')}]`];
+    const b = s.backendId === undefined ? undefined : backends.get(s.backendId);
+    const be = b ? `${hostPort(b.address, b.port)}/${b.protocol}` : `backend ${s.backendId ?? '?'} (missing)`;
+    return [svc, `${be} (${s.revNatId}) (${s.slot})${b && b.state !== 'active' ? ` [${b.state}]` : ''}`];
+  });
+  return formatTable(['SERVICE ADDRESS', 'BACKEND ADDRESS (REVNAT_ID) (SLOT)'], rows);
+}
+
+function renderServiceExplained(e: ServiceExplainResponse, from: string): string {
+  let text = `${from} -> svc:${e.service} (${e.frontend}): ${e.verdict.toUpperCase()}\n`;
+  if (e.backends.length === 0) text += '  no backend: new connections are refused\n';
+  for (const b of e.backends) {
+    text += renderExplained(
+      { ...b, fromIdentity: e.fromIdentity, to: b.pod ?? b.backend },
+      `  via ${b.backend}`,
+      b.pod ?? b.backend,
+    ).replace(/^ {2}(egress|ingress)/gm, '    $1');
+    if (b.note) text += `    (${b.note})\n`;
+  }
+  return text;
+}
+
 function renderExplained(e: ExplainResponse, from: string, to: string): string {
   const side = (name: string, d: ExplainResponse['egress']) => {
     const why =
@@ -111,14 +157,18 @@ interface ExplainArgs {
   files: string[];
 }
 
-async function explain(a: ExplainArgs): Promise<ExplainResponse> {
+async function explain(a: ExplainArgs): Promise<ExplainResponse | ServiceExplainResponse> {
   if (protocolNumber(a.protocol) === undefined) throw new Error(`unknown protocol ${a.protocol}`);
   if (a.offline) {
+    if (a.to.startsWith('svc:')) {
+      const { explainServiceOffline } = await import('./explain-offline.ts');
+      return explainServiceOffline(a.files, a.from, a.to.slice(4), a.port, a.protocol);
+    }
     const { explainOffline } = await import('./explain-offline.ts');
     return explainOffline(a.files, a.from, a.to, a.port, a.protocol);
   }
   const q = new URLSearchParams({ from: a.from, to: a.to, port: String(a.port), protocol: a.protocol });
-  return agentGet<ExplainResponse>(`/v1/policy/explain?${q.toString()}`);
+  return agentGet<ExplainResponse | ServiceExplainResponse>(`/v1/policy/explain?${q.toString()}`);
 }
 
 export async function inspectCommand(cmd: string, args: string[]): Promise<number | undefined> {
@@ -171,12 +221,17 @@ export async function inspectCommand(cmd: string, args: string[]): Promise<numbe
         offline: values.offline,
         files: values.file ?? [],
       });
-      out(json ? `${JSON.stringify(e, null, 2)}\n` : renderExplained(e, arg, arg2));
+      if (json) out(`${JSON.stringify(e, null, 2)}\n`);
+      else out('backends' in e ? renderServiceExplained(e, arg) : renderExplained(e, arg, arg2));
       return e.verdict === 'allowed' || e.verdict === 'no-enforcement' ? 0 : 1;
     }
     case 'bpf policy':
       if (arg === 'get') return show(`/v1/bpf/policy/${id(arg2)}`, json, bpfPolicyTable);
       break;
+    case 'bpf lb':
+      return show('/v1/bpf/lb', json, bpfLbTable);
+    case 'service list':
+      return show('/v1/service', json, serviceTable);
     case 'bpf ct':
       return show('/v1/bpf/ct', json, conntrackTable);
     case 'bpf ipcache':

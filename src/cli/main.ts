@@ -42,13 +42,18 @@ const usage = `usage: cilium-ts <command>
   policy get          the policies the agent holds (and what it cannot enforce)
   policy explain FROM TO --port N [--protocol P] [--offline -f PATH...]
                       which rules allow or deny that flow (FROM/TO: namespace/pod, FROM may be
-                      an identity); --offline answers from manifests (Pods, Namespaces, policies)
-  bpf policy get ID|NS/POD   bpf ct list   bpf ipcache list   map list
+                      an identity, TO may be svc:NS/NAME: one answer per backend); --offline
+                      answers from manifests (Pods, Namespaces, Services, policies)
+  service list        the Services the agent load-balances: ID, frontend, type, backends with state
+  bpf policy get ID|NS/POD   bpf ct list   bpf ipcache list   bpf lb list   map list
                       the kernel's maps; every inspection command takes -o json
   observe [--server ADDR,...] [-f] [--last N] [--namespace NS] [--pod P] [--verdict V] [--protocol P]
           [--port N] [--label k8s:app=web] [--identity ID] [-o compact|json|jsonpb|table] ...
                       flows from the agents' Hubble-compatible observer API, with the rule that
                       decided each one (see cilium-ts observe --help)
+  hubble relay [--listen 127.0.0.1:4245] [--peer-service ADDR]
+                      Hubble Relay: the observer API for the whole cluster, agents found through
+                      the peer service (peer.Peer/Notify) of one of them
   policy validate [PATH|-]... [-o text|json]
                       validate CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, NetworkPolicy
                       and CiliumLoadBalancerIPPool manifests offline (files, folders, stdin);
@@ -58,8 +63,10 @@ const usage = `usage: cilium-ts <command>
   agent [--kubeconfig F] [--node-name N] [--enforcement-mode default|always|never]
         [--pod-cidr C] [--state-dir D] [--cni-socket S] [--health-port 9962]
         [--hubble-listen :4245] [--flow-capacity 4095] [--api-socket /var/run/cilium-ts/agent.sock]
-                      run the node agent: identities, policy engine, endpoints, the CNI server
-                      and the eBPF datapath (root)
+        [--kube-proxy-replacement=true|false]
+                      run the node agent: identities, policy engine, endpoints, the CNI server,
+                      the eBPF datapath and (unless false) Services in eBPF instead of kube-proxy
+                      (root)
   operator [--kubeconfig F] [--namespace kube-system] [--health-port 9234]
            [--cluster-pool-ipv4-cidr C,… --cluster-pool-ipv4-mask-size N] [--ipv6 twins]
            [--gc-interval 60s] [--identity-gc-grace 15m] [--leader-elect=false] …
@@ -82,6 +89,7 @@ const commands: Record<string, Command> = {
     return inspect('policy')(args);
   },
   observe: async (args) => (await import('./observe.ts')).observeCommand(args),
+  hubble: async (args) => (await import('./hubble-command.ts')).hubbleCommand(args),
   webhook: async (args) => (await import('./components.ts')).webhookCommand(args),
   operator: async (args) => (await import('./components.ts')).operatorCommand(args),
   agent: async (args) => (await import('./components.ts')).agentCommand(args),
@@ -89,6 +97,7 @@ const commands: Record<string, Command> = {
   endpoint: inspect('endpoint'),
   identity: inspect('identity'),
   bpf: inspect('bpf'),
+  service: inspect('service'),
   map: inspect('map'),
 };
 

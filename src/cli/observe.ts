@@ -220,7 +220,8 @@ async function printStatus(servers: string[], out: (s: string) => void): Promise
   out(`Current/Max Flows: ${flows.toLocaleString('en-US')}/${max.toLocaleString('en-US')} (${pct}%)\n`);
   out(`Flows/s: ${rate.toFixed(2)}\nSeen Flows: ${seen.toLocaleString('en-US')}\n`);
   out(`Connected Nodes: ${connected}/${nodes}\n`);
-  if (unavailable.length) out(`Unavailable Nodes: ${unavailable.length}\n${unavailable.map((n) => `  - ${n}\n`).join('')}`);
+  if (unavailable.length)
+    out(`Unavailable Nodes: ${unavailable.length}\n${unavailable.map((n) => `  - ${n}\n`).join('')}`);
   return failed === servers.length ? 1 : 0;
 }
 

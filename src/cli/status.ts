@@ -2,7 +2,7 @@
 // aligned `Key:   State   detail` line per subsystem (states Ok, Warning, Failure, Disabled as
 // Cilium's), Hubble as `Ok   Current/Max Flows: 22/4,095 (0.54%), Flows/s: 1.30`. --verbose adds
 // the BPF maps and the flow ring's counters. `-o json` prints the JSON itself (src/cli/inspect.ts).
-import type { FlowStats, StatusResponse } from './agent-wire.ts';
+import type { FlowStats, KubeProxyReplacement, StatusResponse } from './agent-wire.ts';
 import { formatStatusLines, formatTable, thousands } from './table.ts';
 
 /** Between a state and its detail, and between details, as `cilium status` spaces them. */
@@ -36,6 +36,13 @@ export function hubbleLine(f: FlowStats | undefined): string {
   return `Ok${GAP}${parts.join(', ')}${GAP}${server}`;
 }
 
+/** `True   [ClusterIP, NodePort, ...]` as Cilium prints it; a failing map sync is named after it. */
+export function kubeProxyReplacementLine(k: KubeProxyReplacement): string {
+  if (!k.enabled) return 'False';
+  const features = `[${k.features.join(', ')}]`;
+  return k.error ? `True${GAP}${features}${GAP}Failure: syncing the service maps: ${k.error}` : `True${GAP}${features}`;
+}
+
 function hubbleDetails(f: FlowStats): string {
   return (
     'Hubble details:\n' +
@@ -56,6 +63,9 @@ export function renderStatus(s: StatusResponse, verbose: boolean): string {
     ['Agent', s.agent],
     ['Kubernetes', kubernetes(s.kubernetes)],
     ['Kubernetes APIs', `[${s.kubernetes.map((k) => `"${k.watch}"`).join(', ')}]`],
+    ...(s.kubeProxyReplacement
+      ? [['KubeProxyReplacement', kubeProxyReplacementLine(s.kubeProxyReplacement)] as [string, string]]
+      : []),
     ['Datapath', `${s.datapath.mode}, maps pinned in ${s.datapath.pinRoot}`],
     ['IPAM', ipam(s.datapath.podCidr)],
     ['Policy enforcement', s.enforcementMode],
@@ -65,6 +75,14 @@ export function renderStatus(s: StatusResponse, verbose: boolean): string {
     ],
     ['Identities', String(s.identities)],
     ['Policies', String(s.policies)],
+    ...(s.kubeProxyReplacement?.enabled
+      ? [
+          ['Services', `${s.kubeProxyReplacement.services} frontends, ${s.kubeProxyReplacement.backends} backends`] as [
+            string,
+            string,
+          ],
+        ]
+      : []),
     ['Hubble', hubbleLine(s.flows)],
   ]);
   if (verbose) {

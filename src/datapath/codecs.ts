@@ -374,27 +374,40 @@ export interface FlowEvent {
   ctState: number;
   icmpType: number;
   len: number;
+  /** the Service's rev-NAT id when the packet was translated to a backend; absent when it was not */
+  revNatId?: number;
 }
-export const flowEventCodec = struct<FlowEvent>('flow_event', [
-  ['timestamp', u64, 'timestamp'],
-  ['src_identity', u32, 'srcIdentity'],
-  ['dst_identity', u32, 'dstIdentity'],
-  ['ifindex', u32, 'ifindex'],
-  ['ep_id', u32, 'epId'],
-  ['saddr', address('family'), 'saddr'],
-  ['daddr', address('family'), 'daddr'],
-  ['sport', be16, 'sport'],
-  ['dport', be16, 'dport'],
-  ['family', family, 'family'],
-  ['protocol', u8, 'protocol'],
-  ['verdict', u8, 'verdict'],
-  ['drop_reason', u8, 'dropReason'],
-  ['direction', direction, 'direction'],
-  ['tcp_flags', u8, 'tcpFlags'],
-  ['ct_state', u8, 'ctState'],
-  ['icmp_type', u8, 'icmpType'],
-  ['len', u32, 'len'],
-]);
+type FlowEventC = Omit<FlowEvent, 'revNatId'> & { revNatId: number };
+export const flowEventCodec = struct<FlowEvent, FlowEventC>(
+  'flow_event',
+  [
+    ['timestamp', u64, 'timestamp'],
+    ['src_identity', u32, 'srcIdentity'],
+    ['dst_identity', u32, 'dstIdentity'],
+    ['ifindex', u32, 'ifindex'],
+    ['ep_id', u32, 'epId'],
+    ['saddr', address('family'), 'saddr'],
+    ['daddr', address('family'), 'daddr'],
+    ['sport', be16, 'sport'],
+    ['dport', be16, 'dport'],
+    ['family', family, 'family'],
+    ['protocol', u8, 'protocol'],
+    ['verdict', u8, 'verdict'],
+    ['drop_reason', u8, 'dropReason'],
+    ['direction', direction, 'direction'],
+    ['tcp_flags', u8, 'tcpFlags'],
+    ['ct_state', u8, 'ctState'],
+    ['icmp_type', u8, 'icmpType'],
+    ['len', u32, 'len'],
+    ['rev_nat', u16, 'revNatId'],
+    ['pad1', pad(2, 2)],
+    ['pad2', pad(4, 4)],
+  ],
+  {
+    toC: (ev) => ({ ...ev, revNatId: ev.revNatId ?? 0 }),
+    fromC: ({ revNatId, ...ev }) => (revNatId ? { ...ev, revNatId } : ev),
+  },
+);
 
 // --- service load-balancing (bpf/lib/lb.h, bpf/lib/lb-ct.h) ---------------------------------------
 
@@ -621,6 +634,130 @@ export const lbCtEntryCodec = struct<LbCtEntry>('lb_ct_entry', [
   ['rev_nat_index', u16, 'revNatIndex'],
 ]);
 
+/** cilium_lb{4,6}_reverse_sk's key (bpf/lib/sock.h): a socket-LB socket and the backend it was sent to. */
+export interface LbReverseSkKey {
+  cookie: bigint;
+  address: string;
+  port: number;
+}
+const lbReverseSkKey = (cName: string, f: Family): Codec<LbReverseSkKey> =>
+  struct<LbReverseSkKey>(cName, [
+    ['cookie', u64, 'cookie'],
+    ['address', familyAddress(f), 'address'],
+    ['port', be16, 'port'],
+    ['pad', pad(2, 2)],
+    ...(f === 6 ? ([['pad2', pad(4, 4)]] as const) : []),
+  ]);
+export const lb4ReverseSkKeyCodec = lbReverseSkKey('lb4_reverse_sk_key', 4);
+export const lb6ReverseSkKeyCodec = lbReverseSkKey('lb6_reverse_sk_key', 6);
+
+/** The frontend a socket-LB socket addressed, given back by recvmsg and getpeername. */
+export interface LbReverseSk {
+  address: string;
+  port: number;
+  revNatIndex: number;
+}
+const lbReverseSk = (cName: string, f: Family): Codec<LbReverseSk> =>
+  struct<LbReverseSk>(cName, [
+    ['address', familyAddress(f), 'address'],
+    ['port', be16, 'port'],
+    ['rev_nat_index', u16, 'revNatIndex'],
+  ]);
+export const lb4ReverseSkCodec = lbReverseSk('lb4_reverse_sk', 4);
+export const lb6ReverseSkCodec = lbReverseSk('lb6_reverse_sk', 6);
+
+/** cilium_sock_config's one value: the host namespace's cookie (0: the initial one's) and SOCK_LB_* flags. */
+export interface SockLbConfig {
+  hostNetnsCookie: bigint;
+  flags: number;
+}
+export const SOCK_LB_HOST_NS_ONLY = 0x01;
+export const sockLbConfigCodec = struct<SockLbConfig>('sock_lb_config', [
+  ['host_netns_cookie', u64, 'hostNetnsCookie'],
+  ['flags', u32, 'flags'],
+  ['pad', pad(4, 4)],
+]);
+
+/** cilium_snat_v4_external's key (bpf/lib/nodeport.h): a tuple and the direction it is seen in. */
+export interface Nat4Key {
+  saddr: string;
+  daddr: string;
+  sport: number;
+  dport: number;
+  protocol: number;
+  /** fwd: the client's tuple to the frontend; rev: the backend's reply */
+  dir: 'fwd' | 'rev';
+}
+export const nat4KeyCodec = struct<Nat4Key>('nat4_key', [
+  ['saddr', familyAddress(4), 'saddr'],
+  ['daddr', familyAddress(4), 'daddr'],
+  ['sport', be16, 'sport'],
+  ['dport', be16, 'dport'],
+  ['nexthdr', u8, 'protocol'],
+  [
+    'dir',
+    mapped(
+      u8,
+      (d: Nat4Key['dir']) => (d === 'fwd' ? 0 : 1),
+      (n) => (n === 0 ? 'fwd' : 'rev'),
+    ),
+    'dir',
+  ],
+  ['pad', pad(2, 2)],
+]);
+
+/** A north-south flow's NAT state; which members mean what depends on the key's dir (nodeport.h). */
+export interface Nat4Entry {
+  lastSeen: bigint;
+  /** fwd: the backend; rev: the client */
+  toAddr: string;
+  toPort: number;
+  /** fwd: the SNAT address, 0.0.0.0 when the flow is not SNATed */
+  natAddr: string;
+  natPort: number;
+  backendId: number;
+  ifindex: number;
+  revNatIndex: number;
+  /** NAT_F_SNAT = 1 */
+  flags: number;
+  clientMac: string | undefined;
+  ifMac: string | undefined;
+}
+export const nat4EntryCodec = struct<Nat4Entry>('nat4_entry', [
+  ['last_seen', u64, 'lastSeen'],
+  ['to_addr', familyAddress(4), 'toAddr'],
+  ['nat_addr', familyAddress(4), 'natAddr'],
+  ['backend_id', u32, 'backendId'],
+  ['ifindex', u32, 'ifindex'],
+  ['to_port', be16, 'toPort'],
+  ['nat_port', be16, 'natPort'],
+  ['rev_nat_index', u16, 'revNatIndex'],
+  ['flags', u8, 'flags'],
+  ['pad', pad(1)],
+  ['client_mac', mac, 'clientMac'],
+  ['if_mac', mac, 'ifMac'],
+  ['pad2', pad(4, 4)],
+]);
+
+/** bpf_host.o's cilium_nodeport_cfg value. */
+export interface NodePortConfig {
+  snatAddr: string;
+  /** Maglev M: the size of the agent's inner tables */
+  lutSize: number;
+  natPortMin: number;
+  natPortMax: number;
+  /** LbModeCode */
+  mode: number;
+}
+export const nodePortConfigCodec = struct<NodePortConfig>('nodeport_config', [
+  ['snat_addr', familyAddress(4), 'snatAddr'],
+  ['lut_size', u32, 'lutSize'],
+  ['nat_port_min', u16, 'natPortMin'],
+  ['nat_port_max', u16, 'natPortMax'],
+  ['mode', u8, 'mode'],
+  ['pad', pad(3)],
+]);
+
 /** Every struct codec, for the BTF layout check. */
 export const allCodecs: ReadonlyArray<Codec<unknown>> = [
   endpointInfoCodec,
@@ -650,4 +787,12 @@ export const allCodecs: ReadonlyArray<Codec<unknown>> = [
   lb6SrcRangeKeyCodec,
   lbCtKeyCodec,
   lbCtEntryCodec,
+  lb4ReverseSkKeyCodec,
+  lb6ReverseSkKeyCodec,
+  lb4ReverseSkCodec,
+  lb6ReverseSkCodec,
+  sockLbConfigCodec,
+  nat4KeyCodec,
+  nat4EntryCodec,
+  nodePortConfigCodec,
 ];

@@ -107,6 +107,11 @@ export const MapName = {
   lb4SourceRange: 'cilium_lb4_source_range',
   lb6SourceRange: 'cilium_lb6_source_range',
   lbConntrack: 'cilium_lb_ct',
+  snat4External: 'cilium_snat_v4_external',
+  nodeportConfig: 'cilium_nodeport_cfg',
+  lb4ReverseSk: 'cilium_lb4_reverse_sk',
+  lb6ReverseSk: 'cilium_lb6_reverse_sk',
+  sockConfig: 'cilium_sock_config',
 } as const;
 
 /** lb{4,6}_service.flags and .flags2 (Cilium's SVC_FLAG_* numbering, bpf/lib/lb.h). */
@@ -128,6 +133,13 @@ export const MAGLEV_TABLE_SIZES = [251, 509, 1021, 2039, 4093, 8191, 16381, 3274
 export const DEFAULT_MAGLEV_TABLE_SIZE = 16381;
 
 export const Programs = { fromContainer: 'cil_from_container', toContainer: 'cil_to_container' } as const;
+
+/** bpf_host.o's program for a node's external interface (north-south services). */
+export const HostPrograms = { fromNetdev: 'cil_from_netdev' } as const;
+/** --bpf-lb-mode: nodeport_config.mode (bpf/lib/nodeport.h). */
+export const LbModeCode = { snat: 0, dsr: 1 } as const;
+/** Cilium's SNAT port range for north-south flows to remote backends (above the NodePort range). */
+export const NODEPORT_NAT_PORTS = { min: 32768, max: 65535 } as const;
 
 export const DEFAULT_PIN_ROOT = '/sys/fs/bpf/cilium-ts';
 

@@ -9,3 +9,4 @@ export * from './lb-maps.ts';
 export * from './loader.ts';
 export * from './maglev.ts';
 export * from './map-sync.ts';
+export * from './socket-lb.ts';

@@ -4,7 +4,7 @@
 # addon's memory test, util-linux for setpriv, iputils-ping for ICMP probes.
 # Quick no-op when everything is installed already.
 set -euo pipefail
-pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config iproute2 iptables make g++ python3 bpftool valgrind util-linux iputils-ping)
+pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config iproute2 iptables make g++ python3 bpftool valgrind util-linux iputils-ping nftables)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
