@@ -6,76 +6,23 @@
 #
 # Usage: tools/hubble/build.sh        (no arguments; run from anywhere)
 #
-# Progress goes to stderr; the last line on stdout is the absolute bin dir.
-# Fast no-op when the binary exists and the stamp matches the hash of go.mod, go.sum, tools.go and
-# this script. Needs only Go and the Go module proxy (GOFLAGS=-mod=readonly: go.sum must be
-# complete). A cold build takes about 3 minutes on 2 cores.
+# Progress goes to stderr; the last line on stdout is the absolute bin dir. Fast no-op when the
+# binary is built and current (tools/lib/go-tool.sh). A cold build takes about 3 minutes on 2 cores.
 set -euo pipefail
 
 # Must agree with go.mod (checked before building).
 HUBBLE_VERSION=v1.20.2
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
-cache="${CILIUM_TS_CACHE:-$HOME/.cache/cilium-ts}"
-[[ "$cache" == /* ]] || cache="$PWD/$cache"
-root="$cache/hubble-$HUBBLE_VERSION"
-bin="$root/bin"
+gt_here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+# shellcheck source=../lib/go-tool.sh
+. "$gt_here/../lib/go-tool.sh"
 
-log() { printf 'hubble-cli: %s\n' "$*" >&2; }
-
-stamp_hash() {
-	(cd "$here" && cat go.mod go.sum build.sh tools.go) | sha256sum | cut -d' ' -f1
-}
-is_current() {
-	[[ -x "$bin/hubble" && -f "$bin/.stamp" && "$(<"$bin/.stamp")" == "$want" ]]
-}
-
-want="$(stamp_hash)"
-if is_current; then
-	printf '%s\n' "$bin"
-	exit 0
-fi
-
-mkdir -p "$root"
-root="$(cd "$root" && pwd -P)"
-bin="$root/bin"
-if command -v flock >/dev/null 2>&1; then
-	exec 9>"$root/.lock"
-	flock 9
-	if is_current; then
-		printf '%s\n' "$bin"
-		exit 0
-	fi
-fi
-rm -rf "$root"/.tmp.* "$root"/.old.*
-
-in_mod="$(awk '{ sub(/^require[ \t]+/, "") } $1 == "github.com/cilium/cilium" && $2 ~ /^v/ { print $2; exit }' "$here/go.mod")"
-if [[ "$in_mod" != "$HUBBLE_VERSION" ]]; then
-	log "version mismatch: build.sh says $HUBBLE_VERSION, go.mod says ${in_mod:-?}"
-	exit 1
-fi
-
-tmp="$(mktemp -d "$root/.tmp.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
-
-ldflags="-s -w -X github.com/cilium/cilium/hubble/pkg.Version=$HUBBLE_VERSION"
-log "building hubble $HUBBLE_VERSION into $bin"
-start=$SECONDS
-(
-	cd "$here"
-	export CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" GOWORK=off
-	mkdir -p "$tmp/bin"
-	go build -p 2 -trimpath -ldflags "$ldflags" -o "$tmp/bin/hubble" github.com/cilium/cilium/hubble
-)
-[[ -x "$tmp/bin/hubble" ]] || { log "missing hubble after build"; exit 1; }
-printf '%s\n' "$want" >"$tmp/bin/.stamp"
-if [[ -e "$bin" ]]; then
-	old="$root/.old.$$"
-	mv "$bin" "$old"
-	mv "$tmp/bin" "$bin"
-	rm -rf "$old"
-else
-	mv "$tmp/bin" "$bin"
-fi
-log "done in $((SECONDS - start))s"
-printf '%s\n' "$bin"
+gt_log=hubble-cli
+gt_dir="hubble-$HUBBLE_VERSION"
+gt_what="hubble $HUBBLE_VERSION"
+gt_inputs=(go.mod go.sum tools.go)
+gt_require="github.com/cilium/cilium $HUBBLE_VERSION"
+gt_ldflags="-s -w -X github.com/cilium/cilium/hubble/pkg.Version=$HUBBLE_VERSION"
+gt_pkgs=(github.com/cilium/cilium/hubble)
+gt_bins=(hubble)
+go_tool_build
