@@ -26,7 +26,6 @@
 #define SYS_REJECT 0
 #define SYS_PROCEED 1
 #define SOCK_ERR_NO_BACKEND 111 /* ECONNREFUSED */
-#define NSEC_PER_SEC 1000000000ULL
 
 /* sock_xlate_fwd results */
 #define XLATE_DONE 0
@@ -38,11 +37,6 @@ struct sock_addr_view {
 	__u16 port;    /* network byte order */
 	__u8 family;   /* FAMILY_IPV4 / FAMILY_IPV6 */
 	__u8 proto;
-};
-
-union sock_lb_key {
-	struct lb4_key k4;
-	struct lb6_key k6;
 };
 
 static __always_inline int is_v4_loopback(__u32 addr)
@@ -97,39 +91,10 @@ static __always_inline int sock_outside_host_ns(struct bpf_sock_addr *ctx)
 	return bpf_get_netns_cookie(ctx) != host;
 }
 
-static __always_inline struct lb4_service *sock_service_slot(union sock_lb_key *k, __u8 family, __u16 slot)
-{
-	if (family == FAMILY_IPV4) {
-		k->k4.backend_slot = slot;
-		return bpf_map_lookup_elem(&cilium_lb4_services_v2, &k->k4);
-	}
-	k->k6.backend_slot = slot;
-	return bpf_map_lookup_elem(&cilium_lb6_services_v2, &k->k6);
-}
-
 /* The frontend's slot 0 (internal scope when it has two), or NULL. */
-static __always_inline struct lb4_service *sock_lookup_service(union sock_lb_key *k, const struct sock_addr_view *v)
+static __always_inline struct lb4_service *sock_lookup_service(union lb_key *k, const struct sock_addr_view *v)
 {
-	struct lb4_service *svc;
-
-	__builtin_memset(k, 0, sizeof(*k));
-	if (v->family == FAMILY_IPV4) {
-		k->k4.address = v->addr[0];
-		k->k4.dport = v->port;
-		k->k4.proto = v->proto;
-	} else {
-		__builtin_memcpy(k->k6.address, v->addr, 16);
-		k->k6.dport = v->port;
-		k->k6.proto = v->proto;
-	}
-	svc = sock_service_slot(k, v->family, 0);
-	if (!svc || !(svc->flags2 & SVC_FLAG_TWO_SCOPES))
-		return svc;
-	if (v->family == FAMILY_IPV4)
-		k->k4.scope = LB_LOOKUP_SCOPE_INT;
-	else
-		k->k6.scope = LB_LOOKUP_SCOPE_INT;
-	return sock_service_slot(k, v->family, 0);
+	return lb_lookup_frontend(k, v->family, v->addr, v->port, v->proto);
 }
 
 /* externalIPs and hostPorts capture only this host's own addresses (and loopback for hostPort). */
@@ -178,11 +143,9 @@ static __always_inline void sock_affinity_key6(__u64 netns, __u16 rev_nat, struc
 /* The namespace's affinity backend while its timeout runs and it still serves the service, else 0. */
 static __always_inline __u32 sock_affinity_backend(__u8 family, __u64 netns, __u16 rev_nat, __u32 timeout)
 {
-	struct lb_affinity_match m = {};
 	struct lb_affinity_val *v;
 	struct lb6_affinity_key k6;
 	struct lb4_affinity_key k4 = {};
-	__u64 now = bpf_ktime_get_ns() / NSEC_PER_SEC;
 
 	if (family == FAMILY_IPV4) {
 		k4.client_id.client_cookie = netns;
@@ -193,14 +156,7 @@ static __always_inline __u32 sock_affinity_backend(__u8 family, __u64 netns, __u
 		sock_affinity_key6(netns, rev_nat, &k6);
 		v = bpf_map_lookup_elem(&cilium_lb6_affinity, &k6);
 	}
-	if (!v || v->last_used + timeout < now)
-		return 0;
-	m.backend_id = v->backend_id;
-	m.rev_nat_id = rev_nat;
-	if (!bpf_map_lookup_elem(&cilium_lb_affinity_match, &m))
-		return 0;
-	v->last_used = now;
-	return v->backend_id;
+	return lb_affinity_live(v, rev_nat, timeout);
 }
 
 static __always_inline void sock_affinity_update(__u8 family, __u64 netns, __u16 rev_nat, __u32 backend_id)
@@ -248,7 +204,7 @@ static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, struct sock
 {
 	struct sock_addr_view be = { .family = v->family, .proto = v->proto };
 	struct lb4_service *svc, *slot;
-	union sock_lb_key key;
+	union lb_key key;
 	__u64 netns = 0, selector;
 	__u32 id = 0, timeout;
 	__u16 rev_nat, count;
@@ -274,7 +230,7 @@ static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, struct sock
 	}
 	if (!id || sock_backend(v->family, id, &be) < 0) {
 		selector = v->proto == IPPROTO_TCP ? bpf_get_prandom_u32() : bpf_get_socket_cookie(ctx);
-		slot = sock_service_slot(&key, v->family, (__u16)(selector % count) + 1);
+		slot = lb_service_slot(&key, v->family, (__u16)(selector % count) + 1);
 		if (!slot)
 			return XLATE_NO_BACKEND;
 		id = slot->backend_id;
@@ -298,7 +254,7 @@ static __always_inline int sock_xlate_rev(struct bpf_sock_addr *ctx, struct sock
 	struct sock_addr_view fe = { .family = v->family, .proto = v->proto };
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	struct lb4_service *svc;
-	union sock_lb_key key;
+	union lb_key key;
 	__u16 rev_nat;
 
 	if (v->family == FAMILY_IPV4) {

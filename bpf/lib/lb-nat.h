@@ -16,52 +16,13 @@
 #include "lb.h"
 #include "lb-ct.h"
 
-#define NSEC_PER_SEC 1000000000ULL
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_ACK 0x10
 
-union lb_key {
-	struct lb4_key k4;
-	struct lb6_key k6;
-};
-
-/* lb4_service and lb6_service have one layout: either is read through this. */
-static __always_inline struct lb4_service *lb_service_slot(union lb_key *k, __u8 family, __u16 slot)
-{
-	if (family == FAMILY_IPV4) {
-		k->k4.backend_slot = slot;
-		return bpf_map_lookup_elem(&cilium_lb4_services_v2, &k->k4);
-	}
-	k->k6.backend_slot = slot;
-	return bpf_map_lookup_elem(&cilium_lb6_services_v2, &k->k6);
-}
-
-/* The service behind the tuple's destination, or NULL. A pod is an internal client: a frontend
- * with two backend sets (a traffic policy of Local) answers it from its internal scope. */
+/* The service behind the tuple's destination, or NULL. */
 static __always_inline struct lb4_service *lb_lookup_service(union lb_key *k, const struct tuple *t)
 {
-	struct lb4_service *svc;
-
-	__builtin_memset(k, 0, sizeof(*k));
-	if (t->family == FAMILY_IPV4) {
-		k->k4.address = t->daddr[0];
-		k->k4.dport = t->dport;
-		k->k4.proto = t->nexthdr;
-		k->k4.scope = LB_LOOKUP_SCOPE_EXT;
-	} else {
-		__builtin_memcpy(k->k6.address, t->daddr, 16);
-		k->k6.dport = t->dport;
-		k->k6.proto = t->nexthdr;
-		k->k6.scope = LB_LOOKUP_SCOPE_EXT;
-	}
-	svc = lb_service_slot(k, t->family, 0);
-	if (!svc || !(svc->flags2 & SVC_FLAG_TWO_SCOPES))
-		return svc;
-	if (t->family == FAMILY_IPV4)
-		k->k4.scope = LB_LOOKUP_SCOPE_INT;
-	else
-		k->k6.scope = LB_LOOKUP_SCOPE_INT;
-	return lb_service_slot(k, t->family, 0);
+	return lb_lookup_frontend(k, t->family, t->daddr, t->dport, t->nexthdr);
 }
 
 struct lb_backend_view {
@@ -164,18 +125,7 @@ static __always_inline struct lb_affinity_val *lb_affinity_entry(__u8 family, co
 /* The client's affinity backend while its timeout runs and it still serves the service, else 0. */
 static __always_inline __u32 lb_affinity_backend(__u8 family, const __u32 *client, __u16 rev_nat, __u32 timeout)
 {
-	struct lb_affinity_val *v = lb_affinity_entry(family, client, rev_nat, 0);
-	struct lb_affinity_match m = {};
-	__u64 now = bpf_ktime_get_ns() / NSEC_PER_SEC;
-
-	if (!v || v->last_used + timeout < now)
-		return 0;
-	m.backend_id = v->backend_id;
-	m.rev_nat_id = rev_nat;
-	if (!bpf_map_lookup_elem(&cilium_lb_affinity_match, &m))
-		return 0;
-	v->last_used = now;
-	return v->backend_id;
+	return lb_affinity_live(lb_affinity_entry(family, client, rev_nat, 0), rev_nat, timeout);
 }
 
 /* A backend for a new flow, or 0: the affinity backend, else a random slot's. The agent fills

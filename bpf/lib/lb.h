@@ -10,7 +10,8 @@
  *   cilium_lb_affinity_match     {backend id, rev-NAT id} -> 1 while the backend serves the service
  *   cilium_lb{4,6}_maglev        rev-NAT id -> inner array of M backend ids (Maglev table)
  *   cilium_lb{4,6}_source_range  LPM {rev-NAT id, client prefix} -> 1 (loadBalancerSourceRanges)
- * All are written by the agent (src/datapath/lb.ts) and pinned like every other map. */
+ * All are written by the agent (src/datapath/lb.ts) and pinned like every other map. The lookups that
+ * bpf_lxc, bpf_host and bpf_sock share (a frontend's slots, a live affinity entry) follow the maps. */
 #pragma once
 #include "common.h"
 
@@ -310,4 +311,69 @@ static __always_inline __u32 lb_maglev_backend(void *outer, __u16 rev_nat_id, __
 	slot = hash % lut_size;
 	id = bpf_map_lookup_elem(inner, &slot);
 	return id ? *id : 0;
+}
+
+#define NSEC_PER_SEC 1000000000ULL
+
+union lb_key {
+	struct lb4_key k4;
+	struct lb6_key k6;
+};
+
+/* lb4_service and lb6_service have one layout: either is read through this. */
+static __always_inline struct lb4_service *lb_service_slot(union lb_key *k, __u8 family, __u16 slot)
+{
+	if (family == FAMILY_IPV4) {
+		k->k4.backend_slot = slot;
+		return bpf_map_lookup_elem(&cilium_lb4_services_v2, &k->k4);
+	}
+	k->k6.backend_slot = slot;
+	return bpf_map_lookup_elem(&cilium_lb6_services_v2, &k->k6);
+}
+
+/* Slot 0 of the frontend addr:port/proto (network byte order), or NULL. A pod, or a socket in one,
+ * is an internal client: a frontend with two backend sets (a traffic policy of Local) answers it
+ * from its internal scope. */
+static __always_inline struct lb4_service *lb_lookup_frontend(union lb_key *k, __u8 family, const __u32 *addr,
+							      __u16 port, __u8 proto)
+{
+	struct lb4_service *svc;
+
+	__builtin_memset(k, 0, sizeof(*k));
+	if (family == FAMILY_IPV4) {
+		k->k4.address = addr[0];
+		k->k4.dport = port;
+		k->k4.proto = proto;
+		k->k4.scope = LB_LOOKUP_SCOPE_EXT;
+	} else {
+		__builtin_memcpy(k->k6.address, addr, 16);
+		k->k6.dport = port;
+		k->k6.proto = proto;
+		k->k6.scope = LB_LOOKUP_SCOPE_EXT;
+	}
+	svc = lb_service_slot(k, family, 0);
+	if (!svc || !(svc->flags2 & SVC_FLAG_TWO_SCOPES))
+		return svc;
+	if (family == FAMILY_IPV4)
+		k->k4.scope = LB_LOOKUP_SCOPE_INT;
+	else
+		k->k6.scope = LB_LOOKUP_SCOPE_INT;
+	return lb_service_slot(k, family, 0);
+}
+
+/* The backend of an affinity entry (v may be NULL) while its timeout runs and the backend still
+ * serves the service, the entry then used anew; else 0. */
+static __always_inline __u32 lb_affinity_live(struct lb_affinity_val *v, __u16 rev_nat, __u32 timeout)
+{
+	struct lb_affinity_match m = {};
+	__u64 now = bpf_ktime_get_ns() / NSEC_PER_SEC;
+
+	if (!v || v->last_used + timeout < now)
+		return 0;
+	m.backend_id = v->backend_id;
+	m.rev_nat_id = rev_nat;
+	if (!bpf_map_lookup_elem(&cilium_lb_affinity_match, &m))
+		return 0;
+	v->last_used = now;
+	return v->backend_id;
 }

@@ -1,58 +1,43 @@
 // The JSON the agent's local API answers (src/agent/api.ts), as the command line reads it. Types
-// only: the commands import them with `import type`, so reading the agent costs no module load,
-// and the CLI start-up bench's fake agent serves exactly these shapes.
+// only: the commands import them with `import type`, and this file imports the agent's own types
+// the same way, so Node's type stripping erases all of it and reading the agent costs no module
+// load. Where the agent declares the shape it serves, the CLI takes it from there; what differs is
+// what an agent of another version may leave out, or a route whose answer the agent never names.
+import type {
+  AgentStatus,
+  DatapathView,
+  FlowStats as AgentFlowStats,
+  KubeProxyReplacementStatus,
+  LocalEndpointInfo,
+  ServiceInfo,
+} from '../agent/types.ts';
+import type { ExplainSide } from '../agent/api-services.ts';
 
-export interface StatusResponse {
-  node: string;
-  /** "ok", "stopping" or what keeps the agent from being ready */
-  agent: string;
-  kubernetes: Array<{ watch: string; synced: boolean; error: string | null }>;
-  datapath: { mode: string; pinRoot: string; podCidr: string | null };
-  enforcementMode: string;
-  endpoints: { total: number; ready: number; enforcingIngress: number; enforcingEgress: number };
-  identities: number;
-  policies: number;
-  maps: Array<{ name: string; entries: number; maxEntries: number; pressure: number }>;
+/** Agents older than Hubble's flows_rate send no `rate`. */
+export type FlowStats = Omit<AgentFlowStats, 'rate'> & Partial<Pick<AgentFlowStats, 'rate'>>;
+
+export type KubeProxyReplacement = KubeProxyReplacementStatus;
+
+/** GET /v1/status. The CLI reads no map's type; agents older than the services part send no KPR. */
+export interface StatusResponse extends Omit<AgentStatus, 'maps' | 'flows' | 'kubeProxyReplacement'> {
+  maps: Array<Omit<AgentStatus['maps'][number], 'type'>>;
   /** the flow ring behind the Hubble observer API; absent when the agent runs without it */
   flows?: FlowStats;
-  /** absent from agents older than the services part */
   kubeProxyReplacement?: KubeProxyReplacement;
 }
 
-export interface KubeProxyReplacement {
-  enabled: boolean;
-  features: string[];
-  services: number;
-  backends: number;
-  lastSync: string | null;
-  error: string | null;
-}
-
-export interface ServiceBackend {
-  id: number;
-  address: string;
-  port: number;
-  protocol: string;
-  state: string;
-  pod?: { namespace: string; name: string };
-}
-
 /** GET /v1/service: one frontend with its backends (new flows pick among the first `selectable`). */
-export interface ServiceResponse {
-  id: number;
-  namespace: string;
-  name: string;
-  portName: string;
-  frontend: { address: string; port: number; protocol: string; type: string; scope: string };
-  backends: ServiceBackend[];
-  selectable: number;
-  sessionAffinityTimeoutSec?: number;
-  sourceRanges: string[];
-  externalTrafficLocal: boolean;
-  internalTrafficLocal: boolean;
-}
+export type ServiceResponse = ServiceInfo;
 
-/** GET /v1/bpf/lb: the LB maps as the kernel holds them. */
+/** GET /v1/endpoint */
+export type EndpointResponse = LocalEndpointInfo;
+
+/** One side (egress of the source, ingress of the destination) of a `policy explain` answer. */
+export type ExplainedSide = ExplainSide;
+
+// The routes below answer objects the agent builds inline, never naming their type.
+
+/** GET /v1/bpf/lb: the LB maps as the kernel holds them (bpfLbList in src/agent/api-services.ts). */
 export interface BpfLbResponse {
   services: Array<{
     family: number;
@@ -91,32 +76,6 @@ export interface ServiceExplainResponse {
   }>;
 }
 
-export interface FlowStats {
-  capacity: number;
-  size: number;
-  seen: number;
-  overwritten: number;
-  lostKernel: number;
-  lostFollowers: number;
-  followers: number;
-  /** where the observer API listens, null when it does not */
-  address: string | null;
-  /** flows per second over the last minute (as Hubble's ServerStatus flows_rate), when the agent says */
-  rate?: number;
-}
-
-export interface EndpointResponse {
-  id: number;
-  namespace: string;
-  pod: string;
-  identity: number;
-  state: string;
-  ip: string;
-  ingress: boolean;
-  egress: boolean;
-  labels: string[];
-}
-
 export interface IdentityResponse {
   id: number;
   labels: string[];
@@ -125,12 +84,6 @@ export interface IdentityResponse {
 export interface PolicyListResponse {
   policies: Array<{ kind: string; namespace?: string; name: string; revision?: string; rules: number }>;
   notes: string[];
-}
-
-export interface ExplainedSide {
-  verdict: string;
-  rules: string[];
-  policies: string[];
 }
 
 export interface ExplainResponse {
@@ -171,8 +124,5 @@ export interface IpcacheEntry {
   identity: number;
 }
 
-export interface MapStat {
-  name: string;
-  entries: number;
-  maxEntries: number;
-}
+/** GET /v1/map */
+export type MapStat = ReturnType<DatapathView['mapStats']>[number];

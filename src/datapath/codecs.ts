@@ -179,16 +179,19 @@ export interface CtKey {
   /** The direction of the hook that admitted the flow. */
   dir: Direction;
 }
-export const ctKeyCodec = struct<CtKey>('ct_key', [
-  ['saddr', address('family'), 'saddr'],
-  ['daddr', address('family'), 'daddr'],
-  ['sport', be16, 'sport'],
-  ['dport', be16, 'dport'],
-  ['nexthdr', u8, 'protocol'],
-  ['dir', ctDirection, 'dir'],
-  ['family', family, 'family'],
-  ['pad', pad(1)],
-]);
+/** ct_key; dir is the hook that admitted the flow (cilium_ct) or a service flow's side (cilium_lb_ct). */
+const ctKey = <D>(dir: FieldType<D>): Codec<Omit<CtKey, 'dir'> & { dir: D }> =>
+  struct<Omit<CtKey, 'dir'> & { dir: D }>('ct_key', [
+    ['saddr', address('family'), 'saddr'],
+    ['daddr', address('family'), 'daddr'],
+    ['sport', be16, 'sport'],
+    ['dport', be16, 'dport'],
+    ['nexthdr', u8, 'protocol'],
+    ['dir', dir, 'dir'],
+    ['family', family, 'family'],
+    ['pad', pad(1)],
+  ]);
+export const ctKeyCodec: Codec<CtKey> = ctKey(ctDirection);
 
 export interface CtEntry {
   created: bigint;
@@ -607,24 +610,13 @@ export interface LbCtKey extends Omit<CtKey, 'dir'> {
 }
 const CT_SERVICE = 2;
 const CT_SERVICE_REV = 3;
-export const lbCtKeyCodec = struct<LbCtKey>('ct_key', [
-  ['saddr', address('family'), 'saddr'],
-  ['daddr', address('family'), 'daddr'],
-  ['sport', be16, 'sport'],
-  ['dport', be16, 'dport'],
-  ['nexthdr', u8, 'protocol'],
-  [
-    'dir',
-    mapped(
-      u8,
-      (d: LbCtKey['dir']) => (d === 'service' ? CT_SERVICE : CT_SERVICE_REV),
-      (n) => (n === CT_SERVICE ? 'service' : 'reply'),
-    ),
-    'dir',
-  ],
-  ['family', family, 'family'],
-  ['pad', pad(1)],
-]);
+export const lbCtKeyCodec: Codec<LbCtKey> = ctKey(
+  mapped(
+    u8,
+    (d: LbCtKey['dir']) => (d === 'service' ? CT_SERVICE : CT_SERVICE_REV),
+    (n) => (n === CT_SERVICE ? 'service' : 'reply'),
+  ),
+);
 
 export const lbCtEntryCodec = struct<LbCtEntry>('lb_ct_entry', [
   ['last_seen', u64, 'lastSeen'],
