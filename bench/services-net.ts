@@ -254,17 +254,15 @@ export class Client {
   }
 
   static async start(td: Teardown, name: string, netns: string): Promise<Client> {
-    const proc = spawnOwned(
-      [
-        'ip',
-        'netns',
-        'exec',
-        netns,
-        process.execPath,
-        '--disable-warning=ExperimentalWarning',
-        join(here, 'services-client.ts'),
-      ],
-    );
+    const proc = spawnOwned([
+      'ip',
+      'netns',
+      'exec',
+      netns,
+      process.execPath,
+      '--disable-warning=ExperimentalWarning',
+      join(here, 'services-client.ts'),
+    ]);
     td.add(`client ${name}`, () => stopProcess(proc));
     const c = new Client(name, proc);
     await c.#next(10_000);

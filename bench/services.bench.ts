@@ -125,7 +125,8 @@ const quantile = (xs: number[], p: number): number => {
   return s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!;
 };
 const fmt = (x: number, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : '-');
-const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}x` : '-');
+const ratio = (a: number, b: number) =>
+  Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}x` : '-';
 
 function table(title: string, head: string[], rows: string[][]): void {
   const all = [head, ...rows];
@@ -176,7 +177,11 @@ td.add('temp folder', () =>
 const pinRoot = `/sys/fs/bpf/cilium-ts-bench-services-${process.pid}`;
 const rows: Row[] = [];
 try {
-  const cp: ControlPlane = await startControlPlane({ dir: join(tmp, 'cp'), keepDir: true, crds: [join(repoRoot, 'crds')] });
+  const cp: ControlPlane = await startControlPlane({
+    dir: join(tmp, 'cp'),
+    keepDir: true,
+    crds: [join(repoRoot, 'crds')],
+  });
   td.add('control plane', () => cp.stop());
   const kc = loadKubeConfig(cp.kubeconfig);
   const core = kc.makeApiClient(CoreV1Api);
@@ -392,17 +397,7 @@ try {
   const cpuCount = (await import('node:os')).cpus().length;
   table(
     `Services x ${ENDPOINTS} endpoints: cilium-ts vs kube-proxy v1.36 (one run, ${cpuCount} CPUs; latency over ${CONNECTS} connects to ClusterIPs across the range; conn/s: 4 in flight, ${RATE_SECONDS} s; new Service: create sent -> first connect, ${REACH_SAMPLES} samples)`,
-    [
-      'size',
-      'side',
-      'converged s',
-      'connect p50 µs',
-      'p99 µs',
-      'conn/s',
-      'new svc p50 ms',
-      'p99 ms',
-      'memory',
-    ],
+    ['size', 'side', 'converged s', 'connect p50 µs', 'p99 µs', 'conn/s', 'new svc p50 ms', 'p99 ms', 'memory'],
     rows.map((r) =>
       r.note
         ? [r.size.toLocaleString('en'), r.side, r.note]
@@ -452,11 +447,11 @@ try {
     );
   }
   console.log(
-    '\nmemory: kube-proxy = the process RSS; cilium-ts = this process\'s V8 heap after a GC (the agent with its ' +
-      'watch caches, and the bench\'s small bookkeeping) + the kernel memory (memlock) of cilium_lb4_services_v2, ' +
+    "\nmemory: kube-proxy = the process RSS; cilium-ts = this process's V8 heap after a GC (the agent with its " +
+      "watch caches, and the bench's small bookkeeping) + the kernel memory (memlock) of cilium_lb4_services_v2, " +
       '_backends_v3 and _reverse_nat as the kernel reports it (fdinfo memlock).' +
       '\nnew Service: the Service is created, then its EndpointSlice (as the controller would); kube-proxy runs ' +
-      'with its defaults, so the slice waits for its minSyncPeriod (1 s) after the Service\'s own sync. ' +
+      "with its defaults, so the slice waits for its minSyncPeriod (1 s) after the Service's own sync. " +
       'cilium-ts runs in this process with Hubble flows on, on the same CPUs as the clients and the server.',
   );
 } catch (e) {
