@@ -8,15 +8,21 @@
 //   node             the CiliumNode: addresses, the pod CIDR
 //   endpoint-manager CNI attachments → identity → policy in the kernel → CiliumEndpoint (retrying queue)
 //   ipcache          every address's identity → cilium_ipcache
-//   services         Services + EndpointSlices + hostPorts → the LB maps (kube-proxy replacement)
+//   services         Services + EndpointSlices + hostPorts → the LB maps (kube-proxy replacement),
+//                    read by bpf_lxc (pods), bpf_sock (socket-LB) and bpf_host (--devices, north-south)
 //   flows, api, metrics  read the parts through the narrow views of types.ts
 //
 // A new part (tunnels, proxies) is one more AgentPart of the same shape:
 // constructed here, subscribed to the watchers, fed the views it needs.
 import type { KubeConfig } from '@kubernetes/client-node';
+import { networkInterfaces } from 'node:os';
 import type { EnforcementModeName } from '../datapath/constants.ts';
 import { LbMaps } from '../datapath/lb.ts';
 import { LxcDatapath } from '../datapath/loader.ts';
+import { NodePortDatapath, type LbMode } from '../datapath/nodeport.ts';
+import { attachSocketLb, type SocketLbHandle } from '../datapath/socket-lb.ts';
+import { PeerNotifier } from '../hubble/peer-service.ts';
+import { peersFromCiliumNodes, publishedHubbleAddress } from '../hubble/peer-source.ts';
 import { startHealthServer, type HealthServer } from '../lib/health.ts';
 import { logger, type Logger } from '../lib/log.ts';
 import { PolicyEngine } from '../policy/index.ts';
@@ -61,6 +67,17 @@ export interface AgentOptions {
   healthHost?: string;
   /** Services answered by the eBPF datapath (default true); false leaves them to a kube-proxy beside us */
   kubeProxyReplacement?: boolean;
+  /** socket-LB (bpf_sock) on a cgroup of our own: Services translated at connect/sendmsg (Cilium's socketLB) */
+  socketLb?: { cgroupPath: string; hostNamespaceOnly?: boolean };
+  /**
+   * The node's external interfaces (Cilium's --devices): bpf_host answers NodePorts, LoadBalancer IPs
+   * and externalIPs arriving on them, and their IPv4 addresses are NodePort addresses too.
+   */
+  devices?: string[];
+  /** --bpf-lb-mode for north-south traffic (default snat) */
+  lbMode?: LbMode;
+  /** Maglev table size M (--bpf-lb-maglev-table-size; one of Cilium's primes, default 16381) */
+  maglevTableSize?: number;
   log?: Logger;
 }
 
@@ -84,6 +101,10 @@ export class Agent implements AgentView {
   #lbMaps: LbMaps | undefined;
   #endpoints: EndpointManager | undefined;
   #datapath: LxcDatapath | undefined;
+  #socketLb: SocketLbHandle | undefined;
+  #nodePort: NodePortDatapath | undefined;
+  /** the agents Hubble Relay can reach, from the CiliumNodes (served beside the observer API) */
+  readonly #peers = new PeerNotifier();
   /** parts started so far, stopped in reverse */
   readonly #started: AgentPart[] = [];
   #stopped = false;
@@ -110,6 +131,7 @@ export class Agent implements AgentView {
     const regenerate = (ids: Iterable<number>) => this.#endpoints?.regenerate(ids);
     const ipcacheChanged = () => this.#ipcache.schedule();
     this.#watchers = new Watchers({ kc, nodeName, log });
+    this.#watchers.on('ciliumnode', () => this.#peers.set(peersFromCiliumNodes(this.#watchers.list('ciliumnode'))));
     this.#policy = new PolicyWatch({
       nodeName,
       log,
@@ -135,6 +157,11 @@ export class Agent implements AgentView {
       log,
       podCidr: opts.podCidr,
       watch: this.#watchers,
+      hubbleAddress: (internalIP) => {
+        const server = this.flows?.server;
+        if (!opts.hubbleListen || !server) return undefined;
+        return publishedHubbleAddress(opts.hubbleListen, server.port, internalIP);
+      },
       onPodCidr: (cidr) => {
         this.#endpoints?.setPodCidr(cidr);
         ipcacheChanged();
@@ -159,6 +186,8 @@ export class Agent implements AgentView {
         watch: this.#watchers,
         registry: this.metrics.registry,
         lb: () => (this.#lbMaps ??= new LbMaps(this.datapath)),
+        socketLB: () => this.#socketLb !== undefined,
+        extraNodeAddresses: () => deviceAddresses(opts.devices ?? []),
       });
     }
   }
@@ -176,7 +205,14 @@ export class Agent implements AgentView {
 
   async #start(): Promise<void> {
     const { opts } = this;
-    this.#datapath = LxcDatapath.load(opts.pinRoot ? { pinRoot: opts.pinRoot } : {});
+    this.#datapath = LxcDatapath.load({
+      ...(opts.pinRoot ? { pinRoot: opts.pinRoot } : {}),
+      ...(opts.maglevTableSize ? { maglevTableSize: opts.maglevTableSize } : {}),
+    });
+    if (opts.socketLb && this.#services) {
+      this.#socketLb = attachSocketLb({ ...opts.socketLb, pinRoot: this.#datapath.pinRoot });
+      this.log.info('socket-LB attached', { cgroup: opts.socketLb.cgroupPath });
+    }
     const flows = new FlowPipeline(
       {
         nodeName: opts.nodeName,
@@ -189,7 +225,7 @@ export class Agent implements AgentView {
     );
     this.flows = flows;
     await this.#run({
-      start: () => flows.start(opts.hubbleListen ? { listen: opts.hubbleListen } : {}),
+      start: () => flows.start(opts.hubbleListen ? { listen: opts.hubbleListen, peers: this.#peers } : {}),
       stop: () => flows.stop(),
     });
     // Subscribes to the pod and namespace watches: constructed before they start.
@@ -212,6 +248,7 @@ export class Agent implements AgentView {
     await this.#run(this.#node);
     await this.#run(this.#endpoints);
     await this.#run(this.#ipcache);
+    if (this.#services && opts.devices?.length) this.#loadNorthSouth(opts.devices);
     if (this.#services) await this.#run(this.#services);
     if (opts.healthPort !== undefined) {
       const health = await startHealthServer({
@@ -234,6 +271,39 @@ export class Agent implements AgentView {
       podCidr: this.#node.podCidr ?? '(waiting for the operator)',
       endpoints: this.localEndpoints().length,
     });
+  }
+
+  /** bpf_host on the external interfaces; remote backends see the node's InternalIP (SNAT). */
+  #loadNorthSouth(devices: string[]): void {
+    const node = this.#watchers.get('nodes', this.opts.nodeName);
+    const internal = node?.status?.addresses?.find((a) => a.type === 'InternalIP' && !a.address.includes(':'));
+    const snatAddress = internal?.address ?? deviceAddresses(devices)[0];
+    if (!snatAddress) throw new Error(`north-south: node ${this.opts.nodeName} has no IPv4 InternalIP to SNAT to`);
+    const np = NodePortDatapath.load({
+      pinRoot: this.datapath.pinRoot,
+      snatAddress,
+      maglevTableSize: this.datapath.maglevTableSize,
+      ...(this.opts.lbMode ? { mode: this.opts.lbMode } : {}),
+    });
+    this.#nodePort = np;
+    for (const dev of devices) np.attach(dev);
+    this.log.info('north-south attached', { devices, snatAddress, mode: this.opts.lbMode ?? 'snat' });
+  }
+
+  /**
+   * Takes the programs off the machine's cgroup and interfaces (the lab's `lab down`); stop() alone
+   * leaves them attached so that Services keep answering across a restart.
+   */
+  detachPrograms(): void {
+    for (const dev of this.opts.devices ?? []) {
+      try {
+        this.#nodePort?.detach(dev);
+      } catch (e) {
+        this.log.warn('detaching north-south failed', { device: dev, error: String(e) });
+      }
+    }
+    this.#socketLb?.detach();
+    this.#socketLb = undefined;
   }
 
   async #run(part: AgentPart): Promise<void> {
@@ -263,7 +333,10 @@ export class Agent implements AgentView {
     // Parts constructed but never started still hold timers or queues.
     await this.#ipcache.stop();
     await this.#services?.stop();
-    this.#datapath?.close(); // pinned maps and attached programs stay: traffic keeps being enforced
+    // Pinned maps and attached programs stay: traffic keeps being enforced and translated.
+    this.#nodePort?.close();
+    this.#socketLb?.close();
+    this.#datapath?.close();
   }
 
   /** Resolves when no regeneration, identity update, ipcache or service sync is queued or running (tests). */
@@ -327,4 +400,11 @@ export class Agent implements AgentView {
       kubeProxyReplacement: this.#services?.kubeProxyReplacement(),
     });
   }
+}
+
+/** The IPv4 addresses of the external interfaces (NodePort addresses, as Cilium derives them from --devices). */
+function deviceAddresses(devices: readonly string[]): string[] {
+  if (devices.length === 0) return [];
+  const all = networkInterfaces();
+  return devices.flatMap((d) => (all[d] ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address));
 }

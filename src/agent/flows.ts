@@ -12,6 +12,7 @@ import { evaluate, formatLabelSet, type PolicyRef, type RuleRef } from '../polic
 import { FlowRing } from '../hubble/flow-ring.ts';
 import { flowFromEvent, type EndpointInfo, type Flow } from '../hubble/flow.ts';
 import { dropReasonName } from '../hubble/proto.ts';
+import type { PeerNotifier } from '../hubble/peer-service.ts';
 import { flowsRate, startHubbleServer, type HubbleServer } from '../hubble/server.ts';
 import type { LxcDatapath } from '../datapath/loader.ts';
 import type { EndpointSource, FlowStats, PolicyView, ServiceSource } from './types.ts';
@@ -32,6 +33,8 @@ export interface FlowPipelineOptions {
   listen?: string;
   /** how often the kernel's lost-event counter is read */
   lostPollMs?: number;
+  /** also serve Hubble's peer service (Relay's discovery of the agents) beside the observer API */
+  peers?: PeerNotifier;
 }
 
 /** What the pipeline reads: the kernel's ring, the endpoints that name both ends, the engine. */
@@ -70,7 +73,12 @@ export class FlowPipeline {
     this.#timer = setInterval(() => this.#pollLost(), opts.lostPollMs ?? 1000);
     this.#timer.unref();
     if (opts.listen)
-      this.server = await startHubbleServer({ ring: this.ring, nodeName: this.#src.nodeName, listen: opts.listen });
+      this.server = await startHubbleServer({
+        ring: this.ring,
+        nodeName: this.#src.nodeName,
+        listen: opts.listen,
+        ...(opts.peers ? { peers: opts.peers } : {}),
+      });
   }
 
   async stop(): Promise<void> {

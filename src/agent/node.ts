@@ -16,6 +16,7 @@ import type { Logger } from '../lib/log.ts';
 import { WorkQueue } from '../lib/workqueue.ts';
 import { AGENT_FIELD_MANAGER } from './cilium-endpoint.ts';
 import { podCidrInfo } from './endpoint-state.ts';
+import { HUBBLE_ADDRESS_ANNOTATION } from '../hubble/peer-source.ts';
 import type { AgentPart } from './types.ts';
 import type { WatchCache, WatchHandler, WatchedKinds } from './watchers.ts';
 
@@ -47,6 +48,8 @@ export interface NodePartOptions {
   watch: WatchCache & { on<K extends 'nodes' | 'ciliumnode'>(name: K, h: WatchHandler<WatchedKinds[K]>): void };
   /** the pod CIDR became known */
   onPodCidr: (cidr: string) => void;
+  /** where this node's observer API is reachable, published for Hubble Relay's peer service; undefined = none */
+  hubbleAddress?: (internalIP: string | undefined) => string | undefined;
 }
 
 export class NodePart implements AgentPart {
@@ -107,7 +110,10 @@ export class NodePart implements AgentPart {
 
   async #apply(): Promise<void> {
     const addresses = ciliumNodeAddresses(this.#o.watch.get('nodes', this.#o.nodeName), this.#podCidr);
-    const key = JSON.stringify(addresses);
+    const internalIP = addresses.find((a) => a.type === 'InternalIP' && !a.ip.includes(':'))?.ip;
+    const hubble = this.#o.hubbleAddress?.(internalIP);
+    const annotations = hubble ? { [HUBBLE_ADDRESS_ANNOTATION]: hubble } : undefined;
+    const key = JSON.stringify({ addresses, annotations });
     if (key === this.#applied) return;
     const { nodeName: name } = this.#o;
     await this.#custom.patchClusterCustomObject(
@@ -118,7 +124,12 @@ export class NodePart implements AgentPart {
         name,
         fieldManager: AGENT_FIELD_MANAGER,
         force: true,
-        body: { apiVersion: 'cilium.io/v2', kind: 'CiliumNode', metadata: { name }, spec: { addresses } },
+        body: {
+          apiVersion: 'cilium.io/v2',
+          kind: 'CiliumNode',
+          metadata: { name, ...(annotations ? { annotations } : {}) },
+          spec: { addresses },
+        },
       },
       setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
     );

@@ -35,6 +35,8 @@ export interface ServicesPartOptions {
   registry?: Registry;
   /** socket-LB is attached (a status feature) */
   socketLB?: () => boolean;
+  /** addresses NodePorts answer on besides the Node's own (the external interfaces', as Cilium's --devices) */
+  extraNodeAddresses?: () => readonly string[];
   /** how long changes are gathered before one sync; default 20 ms */
   delayMs?: number;
   /** the longest wait between retries of a failing sync; default 5 s */
@@ -117,7 +119,7 @@ export class ServicesPart implements AgentPart, ServiceSource {
       services: watch.list('services'),
       endpointSlices: watch.list('endpointslices'),
       pods: watch.list('pods'),
-      node: { name: nodeName, addresses: nodeAddresses(watch.get('nodes', nodeName)) },
+      node: { name: nodeName, addresses: this.#nodeAddresses() },
     });
     const plan = planLbServices(entries, this.#ids);
     // The kernel may hold some of these ids even if the write fails half-way: keep them.
@@ -183,6 +185,11 @@ export class ServicesPart implements AgentPart, ServiceSource {
       lastSync: this.#lastSync?.toISOString() ?? null,
       error: this.#error,
     };
+  }
+
+  #nodeAddresses(): string[] {
+    const own = nodeAddresses(this.#o.watch.get('nodes', this.#o.nodeName));
+    return [...new Set([...own, ...(this.#o.extraNodeAddresses?.() ?? [])])];
   }
 
   #run(): void {

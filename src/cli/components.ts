@@ -65,8 +65,21 @@ export async function agentCommand(args: string[]): Promise<number> {
       'flow-capacity': { type: 'string', default: '4095' },
       'api-socket': { type: 'string', default: '/var/run/cilium-ts/agent.sock' },
       'kube-proxy-replacement': { type: 'string', default: process.env.KUBE_PROXY_REPLACEMENT ?? 'true' },
+      'socket-lb-cgroup': { type: 'string' },
+      'socket-lb-host-namespace-only': { type: 'boolean', default: false },
+      devices: { type: 'string' },
+      'bpf-lb-mode': { type: 'string', default: 'snat' },
+      'bpf-lb-maglev-table-size': { type: 'string', default: '16381' },
     },
   });
+  const lbMode = values['bpf-lb-mode'];
+  if (lbMode !== 'snat' && lbMode !== 'dsr') throw new FlagError(`--bpf-lb-mode must be snat or dsr, not "${lbMode}"`);
+  const maglevTableSize = integerFlag('bpf-lb-maglev-table-size', values['bpf-lb-maglev-table-size']);
+  const devices = (values.devices ?? '')
+    .split(',')
+    .map((d) => d.trim())
+    .filter(Boolean);
+  const socketLbCgroup = values['socket-lb-cgroup'];
   const kpr = values['kube-proxy-replacement'];
   if (kpr !== 'true' && kpr !== 'false') {
     throw new FlagError(`--kube-proxy-replacement must be true or false, not "${kpr}"`);
@@ -94,6 +107,12 @@ export async function agentCommand(args: string[]): Promise<number> {
     flowCapacity,
     apiSocket: values['api-socket'],
     kubeProxyReplacement: kpr === 'true',
+    lbMode,
+    maglevTableSize,
+    ...(devices.length ? { devices } : {}),
+    ...(socketLbCgroup
+      ? { socketLb: { cgroupPath: socketLbCgroup, hostNamespaceOnly: values['socket-lb-host-namespace-only'] } }
+      : {}),
     ...(values['pin-root'] ? { pinRoot: values['pin-root'] } : {}),
     ...(values['pod-cidr'] ? { podCidr: values['pod-cidr'] } : {}),
   });

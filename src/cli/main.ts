@@ -63,7 +63,8 @@ const usage = `usage: cilium-ts <command>
   agent [--kubeconfig F] [--node-name N] [--enforcement-mode default|always|never]
         [--pod-cidr C] [--state-dir D] [--cni-socket S] [--health-port 9962]
         [--hubble-listen :4245] [--flow-capacity 4095] [--api-socket /var/run/cilium-ts/agent.sock]
-        [--kube-proxy-replacement=true|false]
+        [--kube-proxy-replacement=true|false] [--socket-lb-cgroup PATH] [--socket-lb-host-namespace-only]
+        [--devices IFNAME[,IFNAME]] [--bpf-lb-mode snat|dsr] [--bpf-lb-maglev-table-size 16381]
                       run the node agent: identities, policy engine, endpoints, the CNI server,
                       the eBPF datapath and (unless false) Services in eBPF instead of kube-proxy
                       (root)

@@ -15,10 +15,12 @@ import { compactLine } from '../hubble/printer.ts';
 import { loadKubeConfig } from '../lib/kube.ts';
 import { logger, logToFiles } from '../lib/log.ts';
 import { repoRoot } from '../lib/paths.ts';
-import { LAB_FORWARDED_POOL, labPaths, type LabPaths } from './paths.ts';
+import { LAB_CGROUP, LAB_FORWARDED_POOL, OUTSIDE_HOST_IFNAME, labPaths, type LabPaths } from './paths.ts';
 import { createOutside, removeOutside, type OutsideHost } from './outside.ts';
 import { startClusterDns, type ClusterDns } from './dns.ts';
-import { removeLabCgroups } from './cgroup.ts';
+import { ensureLabCgroups, removeLabCgroups } from './cgroup.ts';
+import { detachSocketLb } from '../datapath/socket-lb.ts';
+import type { Relay } from '../hubble/relay/relay-server.ts';
 import { SERVICE_CIDR_V4 } from './control-plane.ts';
 import { podCidrInfo } from '../agent/endpoint-state.ts';
 import type { LabNodeRecord } from './exec.ts';
@@ -153,6 +155,8 @@ export interface RunningLab {
   dns: ClusterDns | undefined;
   /** the agent's Hubble observer, host:port */
   hubble: string;
+  /** Hubble Relay (the whole cluster's flows), host:port */
+  relay: string;
   nodeName: string;
   nodeIP: string;
   shutdown: () => Promise<void>;
@@ -169,6 +173,8 @@ export async function bootLab(
   // Leftovers of a lab that died without cleaning up go; the detached boot log stays.
   mkdirSync(p.dir, { recursive: true });
   await deleteAllPods(labPodOptions()).catch(() => undefined);
+  // A crashed lab's socket-LB links are pinned under its pin root: detached before the pins go.
+  detachLabSocketLb();
   rmSync(LAB_PIN_ROOT, { recursive: true, force: true });
   for (const entry of readdirSync(p.dir))
     if (join(p.dir, entry) !== p.logFile) rmSync(join(p.dir, entry), { recursive: true, force: true });
@@ -181,13 +187,19 @@ export async function bootLab(
   let operator: RunningOperator | undefined;
   let agent: Agent | undefined;
   let dns: ClusterDns | undefined;
+  let relay: Relay | undefined;
   const shutdown = async (keepLog = false) => {
     log.info('shutting down');
     // Pods first, while the agent still answers their CNI DEL; then the agent and its pins.
     await deleteAllPods(labPodOptions()).catch((e: unknown) =>
       log.warn('removing lab pods failed', { error: String(e) }),
     );
+    await relay?.stop();
     await dns?.stop();
+    // The agent's stop() leaves its programs attached (a restarted agent goes on translating);
+    // the lab takes them off the machine: socket-LB from the lab's cgroup, bpf_host from cts-outside.
+    agent?.detachPrograms();
+    detachLabSocketLb();
     await removeOutside(p).catch((e: unknown) => log.warn('removing the outside host failed', { error: String(e) }));
     removeLabCgroups();
     await agent?.stop();
@@ -239,9 +251,17 @@ export async function bootLab(
       () => registerLabNode(started.kubeconfig, nodeName),
       (ip) => `node ${nodeName} (InternalIP ${ip})`,
     );
+    const outside = await progress.step(
+      'outside host',
+      () => createOutside(p, [...new Set([LAB_CLUSTER_POOL, SERVICE_CIDR_V4, ...sampleLbRanges()])]),
+      (o) => `outside host (netns ${o.netns}, ${o.address} via ${o.hostIfname})`,
+    );
     // The agent on it serves the CNI plugin on the lab's socket and waits for the operator to give
-    // its CiliumNode a pod CIDR.
-    const a = await progress.step('agent (eBPF datapath, CNI, Hubble observer)', async () => {
+    // its CiliumNode a pod CIDR. Services are ours (kube-proxy replacement): socket-LB on the lab's
+    // cgroup (node and pod processes), north-south on the outside host's link, whose node-side
+    // address is then a NodePort address.
+    const cgroups = ensureLabCgroups();
+    const a = await progress.step('agent (eBPF datapath, CNI, Services, Hubble observer)', async () => {
       agent = await Agent.start({
         kc: loadKubeConfig(started.kubeconfig),
         nodeName,
@@ -251,6 +271,8 @@ export async function bootLab(
         healthPort: 0,
         apiSocket: join(p.dir, 'agent.sock'),
         hubbleListen: '127.0.0.1:0',
+        ...(cgroups ? { socketLb: { cgroupPath: LAB_CGROUP } } : {}),
+        devices: [OUTSIDE_HOST_IFNAME],
         log: logger('agent'),
       });
       await agent.ready(30_000);
@@ -259,13 +281,19 @@ export async function bootLab(
     // `cilium-ts observe` finds the lab's observer here (one address per agent).
     const hubble = a.flows?.server?.address ?? '';
     writeFileSync(join(p.dir, 'hubble.addr'), `${hubble}\n`);
+    // Hubble Relay finds the agents through the agent's peer service; `cilium-ts observe` and the
+    // hubble CLI go through it (relay.addr).
+    relay = await progress.step(
+      'Hubble Relay',
+      async () => {
+        const { startRelay } = await import('../hubble/relay/relay-server.ts');
+        return startRelay({ listen: '127.0.0.1:0', peerService: hubble, log: logger('hubble-relay') });
+      },
+      (r) => `Hubble Relay (${r.address})`,
+    );
+    writeFileSync(join(p.dir, 'relay.addr'), `${relay.address}\n`);
     const nodes: LabNodeRecord[] = [{ name: nodeName, internalIP: nodeIP }];
     writeFileSync(p.nodesFile, JSON.stringify(nodes, null, 2) + '\n');
-    const outside = await progress.step(
-      'outside host',
-      () => createOutside(p, [...new Set([LAB_CLUSTER_POOL, SERVICE_CIDR_V4, ...sampleLbRanges()])]),
-      (o) => `outside host (netns ${o.netns}, ${o.address} via ${o.hostIfname})`,
-    );
     if (opts.dns !== false) {
       const cidr = await started.kubectl(['get', 'ciliumnode', nodeName, '-o', 'jsonpath={.spec.ipam.podCIDRs[0]}']);
       if (cidr.code !== 0 || !cidr.stdout.trim())
@@ -279,10 +307,28 @@ export async function bootLab(
     if (opts.demo) await demo(started, a, progress);
     else progress.say(indent(await progress.step('config/samples applied (server-side)', () => applySamples(started))));
     writeFileSync(p.readyFile, new Date().toISOString());
-    return { cp: started, outside, dns, hubble, nodeName, nodeIP, shutdown: () => shutdown() };
+    return {
+      cp: started,
+      outside,
+      dns,
+      hubble,
+      relay: relay.address,
+      nodeName,
+      nodeIP,
+      shutdown: () => shutdown(),
+    };
   } catch (err) {
     await shutdown(true);
     throw err;
+  }
+}
+
+/** Socket-LB links pinned under the lab's pin root, whichever lab (this one, a crashed one) left them. */
+function detachLabSocketLb(): void {
+  try {
+    detachSocketLb({ pinRoot: LAB_PIN_ROOT });
+  } catch (e) {
+    log.warn('detaching socket-LB failed', { error: String(e) });
   }
 }
 
@@ -301,7 +347,8 @@ function usage(p: LabPaths, lab: RunningLab): string {
     `  node          ${lab.nodeName} (InternalIP ${lab.nodeIP})`,
     `  outside host  ${lab.outside.address} (netns ${lab.outside.netns}; cilium-ts lab exec --outside -- …)`,
     `  cluster DNS   ${lab.dns ? `kube-system/kube-dns ${lab.dns.ip} (CoreDNS pod ${lab.dns.pod.ip})` : 'off (--no-dns)'}`,
-    `  Hubble        ${lab.hubble}   (cilium-ts observe finds it in ${rel(join(p.dir, 'hubble.addr'))})`,
+    `  Hubble        ${lab.hubble}   (the agent's observer, in ${rel(join(p.dir, 'hubble.addr'))})`,
+    `  Hubble Relay  ${lab.relay}   (cilium-ts observe finds it in ${rel(join(p.dir, 'relay.addr'))})`,
     `  agent API     ${rel(join(p.dir, 'agent.sock'))}   (cilium-ts status, endpoint list, policy get)`,
     `  logs          ${rel(join(p.dir, 'logs'))}/<component>.log   (agent, operator, webhook, kube-apiserver, …)`,
     '',
