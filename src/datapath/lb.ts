@@ -85,6 +85,23 @@ function typeOf(flags: number): FrontendType {
   return 'ClusterIP';
 }
 
+/**
+ * One state per backend: the backends map holds a backend once, but two Services may see the same
+ * pod address in different states (ready behind one, terminating behind another's slice). The most
+ * usable state wins; each Service's slot layout still follows its own view of the backend.
+ */
+function backendStates(services: readonly LbService[]): Map<number, BackendState> {
+  const rank: Record<BackendState, number> = { active: 0, terminating: 1, quarantined: 2, maintenance: 3 };
+  const out = new Map<number, BackendState>();
+  for (const svc of services) {
+    for (const b of svc.backends) {
+      const cur = out.get(b.id);
+      if (cur === undefined || rank[b.state] < rank[cur]) out.set(b.id, b.state);
+    }
+  }
+  return out;
+}
+
 /** The frontend identity a services-map key belongs to (any slot). */
 const frontendId = (f: Family, k: LbKey): string => `${f}|${k.address}|${k.port}|${k.protocol}|${k.scope}`;
 
@@ -164,13 +181,14 @@ export class LbMaps {
     const match = new Desired(this.dp.lb.affinityMatch);
     const wantFrontends = new Set<string>();
     const twoScopes = twoScopeFrontends(services);
+    const states = backendStates(services);
 
     for (const svc of services) {
       const f = familyOf(svc.frontend.address);
       const d = fams[f];
       const owner = `${f}|${svc.frontend.address}|${svc.frontend.port}|${protoNumber[svc.frontend.protocol]}|${svc.frontend.scope}`;
       wantFrontends.add(owner);
-      this.describe(svc, f, d, match, owner, twoScopes.has(scopeless(svc.frontend)));
+      this.describe(svc, f, d, match, owner, twoScopes.has(scopeless(svc.frontend)), states);
     }
 
     const plans = ([4, 6] as Family[]).map((f) => {
@@ -331,6 +349,7 @@ export class LbMaps {
     match: Desired<{ backendId: number; revNatId: number }, number>,
     owner: string,
     twoScopes: boolean,
+    states: ReadonlyMap<number, BackendState>,
   ): void {
     const fe = svc.frontend;
     const what = `service ${svc.id} (${fe.address}:${fe.port}/${fe.protocol} ${fe.scope})`;
@@ -354,7 +373,7 @@ export class LbMaps {
           address: b.address,
           port: b.port,
           protocol: protoNumber[b.protocol],
-          state: BackendStateCode[b.state],
+          state: BackendStateCode[states.get(b.id) ?? b.state],
           clusterId: 0,
           zone: 0,
         },

@@ -461,6 +461,18 @@ describe('LbMaps writer', () => {
     lb.sync([]);
   });
 
+  it('keeps one backend in two states behind two Services: the most usable state in the map', () => {
+    const other = { ...clusterIp(2, []).frontend, port: 81 };
+    lb.sync([
+      clusterIp(1, [be(1, B1, 8080, 'terminating'), be(2, B2)]),
+      { ...clusterIp(2, [be(1, B1)]), frontend: other },
+    ]);
+    assert.equal(dp.lb.v4.backends.lookup(1)?.state, BackendStateCode.active);
+    const slot1 = dp.lb.v4.services.lookup({ address: VIP, port: 80, slot: 1, protocol: 6, scope: 'external' });
+    assert.equal(slot1?.backendId, 2, 'behind the first Service the terminating backend is still not picked');
+    lb.sync([]);
+  });
+
   it('refuses a backend id used for two different backends', () => {
     assert.throws(
       () =>
