@@ -51,32 +51,31 @@ const ms = (t: number) => `${(performance.now() - t).toFixed(1)} ms`;
   }
   for (let e = 0; e < ENDPOINTS; e++)
     engine.upsertEndpoint({ id: e + 1, identity: 256 + e * 37, ips: [`10.9.${e >> 8}.${e & 255}`] });
-  const policy = (i: number, port: number): CiliumNetworkPolicy =>
-    ({
-      apiVersion: 'cilium.io/v2',
-      kind: 'CiliumNetworkPolicy',
-      metadata: { name: `p-${i}`, namespace: `ns-${i % NAMESPACES}` },
-      spec: {
-        endpointSelector: { matchLabels: { app: `app-${i % 200}` } },
-        ingress: [
-          {
-            fromEndpoints: [{ matchLabels: { tier: `t${i % 7}` } }],
-            toPorts: [{ ports: [{ port: String(port), protocol: 'TCP' }] }],
-          },
-        ],
-        egress: [
-          {
-            toEndpoints: [
-              {
-                matchExpressions: [
-                  { key: 'k8s:io.cilium.k8s.namespace.labels.team', operator: 'In', values: [`team-${i % 10}`] },
-                ],
-              },
-            ],
-          },
-        ],
-      },
-    });
+  const policy = (i: number, port: number): CiliumNetworkPolicy => ({
+    apiVersion: 'cilium.io/v2',
+    kind: 'CiliumNetworkPolicy',
+    metadata: { name: `p-${i}`, namespace: `ns-${i % NAMESPACES}` },
+    spec: {
+      endpointSelector: { matchLabels: { app: `app-${i % 200}` } },
+      ingress: [
+        {
+          fromEndpoints: [{ matchLabels: { tier: `t${i % 7}` } }],
+          toPorts: [{ ports: [{ port: String(port), protocol: 'TCP' }] }],
+        },
+      ],
+      egress: [
+        {
+          toEndpoints: [
+            {
+              matchExpressions: [
+                { key: 'k8s:io.cilium.k8s.namespace.labels.team', operator: 'In', values: [`team-${i % 10}`] },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  });
   let t = performance.now();
   for (let i = 0; i < POLICIES; i++) engine.upsertPolicy(policy(i, 8000 + (i % 100)));
   const addAll = ms(t);

@@ -192,10 +192,7 @@ export class LeaderElector {
     }
     const body: V1Lease = {
       ...lease,
-      spec: this.#spec(
-        mine ? o.transitions : o.transitions + 1,
-        mine ? (lease.spec?.acquireTime) : undefined,
-      ),
+      spec: this.#spec(mine ? o.transitions : o.transitions + 1, mine ? lease.spec?.acquireTime : undefined),
     };
     try {
       const updated = await this.#api.replaceNamespacedLease({ name, namespace, body });

@@ -62,10 +62,7 @@ export function validate(doc: unknown): ValidationResult {
       error('kind', `${JSON.stringify(kind)} is not a kind cilium-ts validates: ${[...validatedKinds].join(', ')}`),
     ]);
   }
-  const issues = [
-    ...apiVersionIssues(doc, schema.apiGroup, schema.versions),
-    ...structuralIssues(schema, doc),
-  ];
+  const issues = [...apiVersionIssues(doc, schema.apiGroup, schema.versions), ...structuralIssues(schema, doc)];
   switch (schema.kind) {
     case 'CiliumNetworkPolicy':
     case 'CiliumClusterwideNetworkPolicy':
