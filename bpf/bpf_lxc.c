@@ -12,7 +12,9 @@
  * policy all come from maps, so nothing is recompiled per endpoint.
  * Services (east-west): cil_from_container translates a packet to a frontend into one to a
  * backend before conntrack and policy (lib/lb-nat.h); a reply gets its frontend back as the
- * last step before it enters the client pod (cil_to_container, or the same-node redirect). */
+ * last step before it enters the client pod (cil_to_container, or the same-node redirect).
+ * Other nodes (lib/encap.h): in tunnel mode a packet for a remote pod is redirected into
+ * cilium_vxlan with the source identity as VNI; bpf_overlay.c delivers it on the other side. */
 #include "lib/common.h"
 #include "lib/drop.h"
 #include "lib/maps.h"
@@ -24,120 +26,8 @@
 #include "lib/events.h"
 #include "lib/lb-nat.h"
 #include "lib/nodeport.h"
-
-/* The rev-NAT id of a packet lb_translate sent to a backend (its reply entry in cilium_lb_ct),
- * so the flow event names the Service; 0 for a packet that was not translated. */
-static __attribute__((noinline)) __u16 flow_rev_nat(const struct pkt *p)
-{
-	struct lb_ct_entry *e;
-	struct ct_key k;
-
-	if (!p || p->kind != PKT_NORMAL || (p->t.nexthdr != IPPROTO_TCP && p->t.nexthdr != IPPROTO_UDP))
-		return 0;
-	ct_key_from(&k, &p->t, 1, CT_SERVICE_REV);
-	e = bpf_map_lookup_elem(&cilium_lb_ct, &k);
-	return e ? e->rev_nat_index : 0;
-}
-
-static __always_inline int drop_packet(struct __sk_buff *ctx, const struct pkt *p,
-				       const struct endpoint_info *ep, __u32 src_id, __u32 dst_id,
-				       __u8 reason, __u8 dir, __u8 ct_state)
-{
-	struct flow_meta m = {
-		.ep_id = ep->ep_id, .src_id = src_id, .dst_id = dst_id,
-		.verdict = VERDICT_DROPPED, .reason = reason, .dir = dir, .ct_state = ct_state,
-		.rev_nat = flow_rev_nat(p),
-	};
-
-	metrics_update(reason, dir, ctx->len);
-	emit_flow(ctx, p, &m);
-	return TC_ACT_SHOT;
-}
-
-/* Conntrack and, for a new flow, policy of one endpoint in one direction. 0 to forward,
- * else a drop reason; *ct_state says which conntrack case matched. */
-static __always_inline int lxc_verdict(struct __sk_buff *ctx, const struct pkt *p,
-				       const struct endpoint_info *ep, __u8 dir, __u32 src_id,
-				       __u32 peer_id, int *ct_state)
-{
-	const __u8 ct_dir = dir == DIR_EGRESS ? CT_EGRESS : CT_INGRESS;
-	int ret;
-
-	*ct_state = ct_lookup(ctx, p, ct_dir);
-	if (*ct_state != CT_NEW)
-		return REASON_FORWARDED;
-	if (ep_enforces(ep, dir)) {
-		ret = policy_check(ep->ep_id, peer_id, dir, p->t.nexthdr, p->policy_port);
-		if (ret != REASON_FORWARDED)
-			return ret;
-	}
-	ct_create(ctx, p, ct_dir, src_id);
-	return REASON_FORWARDED;
-}
-
-static __always_inline void forwarded(struct __sk_buff *ctx, const struct pkt *p,
-				      const struct endpoint_info *ep, __u32 src_id, __u32 dst_id,
-				      __u8 dir, int ct_state)
-{
-	metrics_update(REASON_FORWARDED, dir, ctx->len);
-	if (ct_state == CT_NEW) {
-		struct flow_meta m = {
-			.ep_id = ep->ep_id, .src_id = src_id, .dst_id = dst_id,
-			.verdict = VERDICT_FORWARDED, .reason = REASON_FORWARDED, .dir = dir,
-			.ct_state = CT_NEW, .rev_nat = flow_rev_nat(p),
-		};
-
-		emit_flow(ctx, p, &m);
-	}
-}
-
-/* The local endpoint owning daddr and the ifindex of its host veth, or NULL. */
-static __always_inline struct endpoint_info *local_endpoint(const struct pkt *p, __u32 *ifindex)
-{
-	struct endpoint_key key = {};
-	__u32 *idx;
-
-	__builtin_memcpy(key.ip6, p->t.daddr, 16);
-	key.family = p->t.family;
-	idx = bpf_map_lookup_elem(&cilium_lxc_ip, &key);
-	if (!idx)
-		return 0;
-	*ifindex = *idx;
-	return bpf_map_lookup_elem(&cilium_lxc, idx);
-}
-
-/* Rewrites L2 for the destination pod and decrements TTL / hop limit as a router would.
- * Returns 0, or -1 when the packet must go through the stack instead (TTL expiring, so the
- * stack sends the ICMP error; or a failed write). */
-static __always_inline int prepare_redirect(struct __sk_buff *ctx, const struct pkt *p,
-					    const struct endpoint_info *dst)
-{
-	if (p->t.family == FAMILY_IPV4) {
-		__u16 old, new;
-		__u8 ttl_proto[2];
-
-		if (bpf_skb_load_bytes(ctx, ETH_HLEN + 8, ttl_proto, 2) < 0 || ttl_proto[0] <= 1)
-			return -1;
-		__builtin_memcpy(&old, ttl_proto, 2);
-		ttl_proto[0]--;
-		__builtin_memcpy(&new, ttl_proto, 2);
-		if (bpf_l3_csum_replace(ctx, ETH_HLEN + 10, old, new, 2) < 0 ||
-		    bpf_skb_store_bytes(ctx, ETH_HLEN + 8, ttl_proto, 2, 0) < 0)
-			return -1;
-	} else {
-		__u8 hops;
-
-		if (bpf_skb_load_bytes(ctx, ETH_HLEN + 7, &hops, 1) < 0 || hops <= 1)
-			return -1;
-		hops--;
-		if (bpf_skb_store_bytes(ctx, ETH_HLEN + 7, &hops, 1, 0) < 0)
-			return -1;
-	}
-	if (bpf_skb_store_bytes(ctx, 0, dst->mac, 6, 0) < 0 ||
-	    bpf_skb_store_bytes(ctx, 6, dst->node_mac, 6, 0) < 0)
-		return -1;
-	return 0;
-}
+#include "lib/endpoint-verdict.h"
+#include "lib/encap.h"
 
 static __always_inline int handle_lxc(struct __sk_buff *ctx, const __u8 dir)
 {
@@ -208,8 +98,15 @@ static __always_inline int handle_lxc(struct __sk_buff *ctx, const __u8 dir)
 	if (p.kind != PKT_NORMAL)
 		return TC_ACT_OK;
 	dst_ep = local_endpoint(&p, &dst_ifindex);
-	if (!dst_ep)
-		return TC_ACT_OK;
+	if (!dst_ep) {
+		/* Another node's pod: into the tunnel with our identity as VNI (tunnel mode), or the stack. */
+		ret = encap_remote(ctx, &p, src_id, &dst_ifindex);
+		if (ret == ENCAP_PASS)
+			return TC_ACT_OK;
+		if (ret != REASON_FORWARDED)
+			return drop_packet(ctx, &p, ep, src_id, dst_id, (__u8)ret, dir, ct_state);
+		return bpf_redirect(dst_ifindex, 0);
+	}
 	/* Same node: the destination's ingress policy, here, then straight into its pod. */
 	dst_id = dst_ep->sec_identity;
 	ret = lxc_verdict(ctx, &p, dst_ep, DIR_INGRESS, src_id, src_id, &ct_state);

@@ -13,6 +13,7 @@
 #include "lib/lb-ct.h"
 #include "lib/nodeport.h"
 #include "lib/sock.h"
+#include "lib/encap.h"
 
 struct endpoint_info btf_endpoint_info;
 struct endpoint_key btf_endpoint_key;
@@ -49,5 +50,6 @@ struct sock_lb_config btf_sock_lb_config;
 struct nat4_key btf_nat4_key;
 struct nat4_entry btf_nat4_entry;
 struct nodeport_config btf_nodeport_config;
+struct encap_config btf_encap_config;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

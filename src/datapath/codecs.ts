@@ -750,6 +750,22 @@ export const nodePortConfigCodec = struct<NodePortConfig>('nodeport_config', [
   ['pad', pad(3)],
 ]);
 
+/** cilium_encap_cfg's value (bpf/lib/encap.h): the routing mode and the node's tunnel device. */
+export interface EncapConfig {
+  /** The tunnel device's ifindex in the node's network namespace; 0 in native mode */
+  tunnelIfindex: number;
+  /** RoutingModeCode */
+  mode: number;
+  /** TunnelProtocolCode */
+  protocol: number;
+}
+export const encapConfigCodec = struct<EncapConfig>('encap_config', [
+  ['tunnel_ifindex', u32, 'tunnelIfindex'],
+  ['mode', u8, 'mode'],
+  ['protocol', u8, 'protocol'],
+  ['pad', pad(2, 2)],
+]);
+
 /** Every struct codec, for the BTF layout check. */
 export const allCodecs: ReadonlyArray<Codec<unknown>> = [
   endpointInfoCodec,
@@ -787,4 +803,5 @@ export const allCodecs: ReadonlyArray<Codec<unknown>> = [
   nat4KeyCodec,
   nat4EntryCodec,
   nodePortConfigCodec,
+  encapConfigCodec,
 ];

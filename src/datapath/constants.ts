@@ -112,6 +112,7 @@ export const MapName = {
   lb4ReverseSk: 'cilium_lb4_reverse_sk',
   lb6ReverseSk: 'cilium_lb6_reverse_sk',
   sockConfig: 'cilium_sock_config',
+  encapConfig: 'cilium_encap_cfg',
 } as const;
 
 /** lb{4,6}_service.flags and .flags2 (Cilium's SVC_FLAG_* numbering, bpf/lib/lb.h). */
@@ -140,6 +141,21 @@ export const HostPrograms = { fromNetdev: 'cil_from_netdev' } as const;
 export const LbModeCode = { snat: 0, dsr: 1 } as const;
 /** Cilium's SNAT port range for north-south flows to remote backends (above the NodePort range). */
 export const NODEPORT_NAT_PORTS = { min: 32768, max: 65535 } as const;
+
+/** bpf_overlay.o's program for the tunnel device (bpf/bpf_overlay.c). */
+export const OverlayPrograms = { fromOverlay: 'cil_from_overlay' } as const;
+/** --routing-mode: encap_config.mode (bpf/lib/encap.h). */
+export const RoutingModeCode = { native: 0, tunnel: 1 } as const;
+/** --tunnel-protocol: encap_config.protocol (bpf/lib/encap.h). */
+export const TunnelProtocolCode = { vxlan: 1, geneve: 2 } as const;
+/** Bytes a VXLAN encapsulation adds (outer Ethernet 14, IPv4 20, UDP 8, VXLAN 8): in tunnel mode the
+ * CNI gives pods an MTU this much below the node's (Cilium's tunnel overhead). */
+export const TUNNEL_OVERHEAD = 50;
+/** Cilium's tunnel device names and UDP ports (Linux's VXLAN port, IANA's Geneve port). */
+export const TunnelDevice = { vxlan: 'cilium_vxlan', geneve: 'cilium_geneve' } as const;
+export const TunnelPort = { vxlan: 8472, geneve: 6081 } as const;
+/** The VNI's 24 bits: the largest identity a tunnel carries. */
+export const TUNNEL_ID_MAX = 0xffffff;
 
 export const DEFAULT_PIN_ROOT = '/sys/fs/bpf/cilium-ts';
 
