@@ -90,8 +90,15 @@ function typeOf(flags: number): FrontendType {
  * pod address in different states (ready behind one, terminating behind another's slice). The most
  * usable state wins; each Service's slot layout still follows its own view of the backend.
  */
+const STATE_RANK: Record<BackendState, number> = { active: 0, terminating: 1, quarantined: 2, maintenance: 3 };
+const STATE_BY_RANK: BackendState[] = ['active', 'terminating', 'quarantined', 'maintenance'];
+const bestState = (counts: readonly number[] | undefined): BackendState | undefined => {
+  const i = counts?.findIndex((n) => n > 0) ?? -1;
+  return i < 0 ? undefined : STATE_BY_RANK[i];
+};
+
 function backendStates(services: readonly LbService[]): Map<number, BackendState> {
-  const rank: Record<BackendState, number> = { active: 0, terminating: 1, quarantined: 2, maintenance: 3 };
+  const rank = STATE_RANK;
   const out = new Map<number, BackendState>();
   for (const svc of services) {
     for (const b of svc.backends) {
@@ -162,12 +169,40 @@ interface FamilyDesired {
   maglev: Map<number, { table: Uint32Array; owner: string }>;
 }
 
+/** One map as the writer last left it: what each key should hold (and for which frontends), what it holds. */
+interface MapMirror {
+  desired: Map<string, { kb: Buffer; vb: Buffer; owners: Set<string> }>;
+  kernel: Map<string, Buffer>;
+}
+
+/**
+ * What the last sync or apply wrote, kept so that apply() touches only the changed frontends' keys
+ * without reading the maps back. Valid only after a write that completed; dropped on any error.
+ */
+interface Mirror {
+  maps: Map<BpfMap<unknown, unknown>, MapMirror>;
+  /** frontend owner → the keys its description produced, per map */
+  owned: Map<string, Array<[BpfMap<unknown, unknown>, string]>>;
+  /** frontend owner → the Maglev table key (family/rev-NAT id) it has */
+  ownedMaglev: Map<string, string>;
+  services: Map<string, LbService>;
+  /** backend id → how many frontends list it in each state (by STATE_RANK), for the merged state */
+  stateCounts: Map<number, number[]>;
+}
+
+/** A subset of the services changed: written (new or different) or removed. */
+export interface LbChangeSet {
+  upsert: readonly LbService[];
+  remove: readonly Pick<LbService, 'frontend'>[];
+}
+
 export class LbMaps {
   private readonly dp: LbDatapath;
   private readonly seed: number;
   private readonly maglevFor: (svc: LbService) => boolean;
   /** rev-NAT id (per family) -> signature of the Maglev table last written or verified */
   private readonly maglevWritten = new Map<string, string>();
+  private mirror: Mirror | undefined;
 
   constructor(dp: LbDatapath, opts: LbMapsOptions = {}) {
     this.dp = dp;
@@ -177,6 +212,7 @@ export class LbMaps {
 
   /** Converges every LB map on `services`, writing only the difference. */
   sync(services: readonly LbService[]): LbSyncResult {
+    this.mirror = undefined;
     const fams = { 4: this.desiredFor(4), 6: this.desiredFor(6) } as Record<Family, FamilyDesired>;
     const match = new Desired(this.dp.lb.affinityMatch);
     const wantFrontends = new Set<string>();
@@ -268,6 +304,243 @@ export class LbMaps {
       else unchanged++;
     }
     const removed = [...haveFrontends].filter((fe) => !wantFrontends.has(fe)).length;
+    const desired = [...plans.flatMap((p) => [p.d.services, p.d.backends, p.d.reverseNat, p.d.sourceRange]), match];
+    this.mirror = mirrorOf(
+      services,
+      desired,
+      plans.map((p) => ({ f: p.f, maglev: p.d.maglev })),
+    );
+    return { added, changed, removed, unchanged, maglevReplaced };
+  }
+
+  /**
+   * Writes only what a subset of frontends changed, against the mirror of what the last write left
+   * (no map is read back). The first call, without a mirror, converges on restore() first.
+   * Counts are over the frontends touched (and their other-scope twins).
+   */
+  apply(changes: LbChangeSet): LbSyncResult {
+    if (!this.mirror) this.sync(this.restore());
+    const m = this.mirror as Mirror;
+    this.mirror = undefined; // until every write below went through
+    const affected = new Set<string>();
+    const frontendOf = new Map<string, Frontend>();
+    const stateIds = new Set<number>();
+    const count = (svc: LbService | undefined, d: number) => {
+      for (const b of svc?.backends ?? []) {
+        stateIds.add(b.id);
+        const c = m.stateCounts.get(b.id) ?? [0, 0, 0, 0];
+        c[STATE_RANK[b.state]]! += d;
+        if (c.every((n) => n === 0)) m.stateCounts.delete(b.id);
+        else m.stateCounts.set(b.id, c);
+      }
+    };
+    const before = (ids: Iterable<number>) => new Map([...ids].map((id) => [id, bestState(m.stateCounts.get(id))]));
+    for (const s of changes.remove) {
+      const o = ownerOf(s);
+      affected.add(o);
+      frontendOf.set(o, s.frontend);
+      count(m.services.get(o), 0);
+    }
+    for (const s of changes.upsert) {
+      count(m.services.get(ownerOf(s)), 0);
+      for (const b of s.backends) stateIds.add(b.id);
+    }
+    const statesBefore = before(stateIds);
+    for (const s of changes.remove) {
+      const o = ownerOf(s);
+      count(m.services.get(o), -1);
+      m.services.delete(o);
+    }
+    for (const s of changes.upsert) {
+      const o = ownerOf(s);
+      affected.add(o);
+      frontendOf.set(o, s.frontend);
+      count(m.services.get(o), -1);
+      count(s, 1);
+      m.services.set(o, s);
+    }
+    const states = new Map<number, BackendState>();
+    for (const id of stateIds) {
+      const st = bestState(m.stateCounts.get(id));
+      if (st !== undefined) states.set(id, st);
+    }
+    for (const o of [...affected]) {
+      const t = twinOf(o);
+      const twin = m.services.get(t);
+      if (twin) {
+        affected.add(t);
+        frontendOf.set(t, twin.frontend);
+      }
+    }
+    const had = new Set<string>();
+    for (const o of affected) {
+      const fe = frontendOf.get(o) as Frontend;
+      const f = familyOf(fe.address);
+      const maps = this.familyMaps(f);
+      const id = maps.services.keyCodec.encode({ ...lbKeyBase(fe), slot: 0 }).toString('latin1');
+      if (m.maps.get(asAny(maps.services))?.kernel.has(id)) had.add(o);
+    }
+
+    // Take the affected frontends' old keys out, then put their new description in.
+    const touched = new Map<BpfMap<unknown, unknown>, Map<string, Set<string>>>();
+    const touch = (map: BpfMap<unknown, unknown>, id: string, prev?: Set<string>) => {
+      let t = touched.get(map);
+      if (!t) touched.set(map, (t = new Map<string, Set<string>>()));
+      const p = t.get(id) ?? new Set<string>();
+      for (const o of prev ?? []) p.add(o);
+      t.set(id, p);
+    };
+    const oldMaglev = new Map<string, string>();
+    for (const o of affected) {
+      for (const [map, id] of m.owned.get(o) ?? []) {
+        const mm = m.maps.get(map) as MapMirror;
+        const e = mm.desired.get(id);
+        e?.owners.delete(o);
+        if (e && e.owners.size === 0) mm.desired.delete(id);
+        touch(map, id, new Set([o]));
+      }
+      m.owned.delete(o);
+      const mg = m.ownedMaglev.get(o);
+      if (mg !== undefined) oldMaglev.set(mg, o);
+      m.ownedMaglev.delete(o);
+    }
+    const fams = { 4: this.desiredFor(4), 6: this.desiredFor(6) } as Record<Family, FamilyDesired>;
+    const match = new Desired(this.dp.lb.affinityMatch);
+    for (const o of affected) {
+      const s = m.services.get(o);
+      if (!s) continue;
+      const f = familyOf(s.frontend.address);
+      this.describe(s, f, fams[f], match, o, m.services.has(twinOf(o)), states);
+    }
+    // A backend whose merged state moved is rewritten for every frontend that lists it.
+    for (const [id, was] of statesBefore) {
+      const now = states.get(id);
+      if (now === undefined || now === was) continue;
+      for (const f of [4, 6] as Family[]) {
+        const map = this.familyMaps(f).backends;
+        const mm = m.maps.get(asAny(map)) as MapMirror;
+        const kid = map.keyCodec.encode(id).toString('latin1');
+        const e = mm.desired.get(kid);
+        if (!e) continue;
+        e.vb = map.valueCodec.encode({ ...map.valueCodec.decode(e.vb), state: BackendStateCode[now] });
+        touch(asAny(map), kid);
+      }
+    }
+    for (const d of [
+      ...([4, 6] as Family[]).flatMap((f) => [
+        fams[f].services,
+        fams[f].backends,
+        fams[f].reverseNat,
+        fams[f].sourceRange,
+      ]),
+      match,
+    ] as Array<Desired<unknown, unknown>>) {
+      const map = asAny(d.map);
+      const mm = m.maps.get(map) as MapMirror;
+      for (const [id, e] of d.entries) {
+        const cur = mm.desired.get(id);
+        if (cur && !cur.vb.equals(e.vb)) {
+          throw new Error(
+            `${map.name}: an entry is wanted with two different values; check the ids the agent assigned`,
+          );
+        }
+        if (cur) for (const o of e.owners) cur.owners.add(o);
+        else mm.desired.set(id, { kb: e.kb, vb: e.vb, owners: new Set(e.owners) });
+        for (const o of e.owners) {
+          let list = m.owned.get(o);
+          if (!list) m.owned.set(o, (list = []));
+          list.push([map, id]);
+        }
+        touch(map, id);
+      }
+    }
+
+    const dirty = new Set<string>();
+    const planOf = (map: BpfMap<unknown, unknown>): Plan & { prev: Set<string> } => {
+      const mm = m.maps.get(map) as MapMirror;
+      const writes: Array<[Buffer, Buffer]> = [];
+      const deletes: Buffer[] = [];
+      const prev = new Set<string>();
+      for (const [id, owners] of touched.get(map) ?? []) {
+        const want = mm.desired.get(id);
+        const have = mm.kernel.get(id);
+        if (want && (!have || !have.equals(want.vb))) {
+          writes.push([want.kb, want.vb]);
+          for (const o of want.owners) dirty.add(o);
+        } else if (!want && have) {
+          deletes.push(Buffer.from(id, 'latin1'));
+          for (const o of owners) prev.add(o);
+        }
+      }
+      return { writes, deletes, dirty: new Set(), deletedKeys: deletes, prev };
+    };
+    const write = (map: BpfMap<unknown, unknown>, p: Plan) => {
+      const mm = m.maps.get(map) as MapMirror;
+      map.updateRaw(p.writes);
+      for (const [kb, vb] of p.writes) mm.kernel.set(kb.toString('latin1'), vb);
+    };
+    const remove = (map: BpfMap<unknown, unknown>, p: Plan) => {
+      const mm = m.maps.get(map) as MapMirror;
+      map.deleteRaw(p.deletes);
+      for (const kb of p.deletes) mm.kernel.delete(kb.toString('latin1'));
+    };
+    const fam = ([4, 6] as Family[]).map((f) => {
+      const maps = this.familyMaps(f);
+      const all: Array<BpfMap<unknown, unknown>> = [
+        asAny(maps.services),
+        asAny(maps.backends),
+        asAny(maps.reverseNat),
+        asAny(maps.sourceRange),
+      ];
+      return { f, maps, all, plans: all.map(planOf) };
+    });
+    const matchMap = asAny(this.dp.lb.affinityMatch);
+    const matchPlan = planOf(matchMap);
+    // 1. what the services will point at
+    for (const x of fam) for (let i = 1; i < 4; i++) write(x.all[i]!, x.plans[i]!);
+    write(matchMap, matchPlan);
+    // 2. Maglev tables
+    let maglevReplaced = 0;
+    for (const x of fam) {
+      for (const [revNat, { table, owner }] of fams[x.f].maglev) {
+        const key = `${x.f}/${revNat}`;
+        m.ownedMaglev.set(owner, key);
+        oldMaglev.delete(key);
+        if (this.replaceMaglevIfChanged(x.f, revNat, table)) {
+          maglevReplaced++;
+          dirty.add(owner);
+        }
+      }
+    }
+    // 3. the services, then 4. what nothing points at any more
+    for (const x of fam) {
+      write(x.all[0]!, x.plans[0]!);
+      remove(x.all[0]!, x.plans[0]!);
+      for (const o of x.plans[0]!.prev) dirty.add(o);
+    }
+    for (const [key] of oldMaglev) {
+      const [f, revNat] = key.split('/').map(Number) as [Family, number];
+      this.familyMaps(f).maglev.delete(revNat);
+      this.maglevWritten.delete(key);
+    }
+    for (const x of fam) {
+      for (let i = 1; i < 4; i++) remove(x.all[i]!, x.plans[i]!);
+      for (const o of x.plans[3]!.prev) if (m.services.has(o)) dirty.add(o);
+    }
+    remove(matchMap, matchPlan);
+
+    let added = 0,
+      changed = 0,
+      removed = 0,
+      unchanged = 0;
+    for (const o of affected) {
+      const want = m.services.has(o);
+      if (want && !had.has(o)) added++;
+      else if (!want && had.has(o)) removed++;
+      else if (want && dirty.has(o)) changed++;
+      else if (want) unchanged++;
+    }
+    this.mirror = m;
     return { added, changed, removed, unchanged, maglevReplaced };
   }
 
@@ -461,7 +734,7 @@ function readInner(addon: Addon, fd: number): Uint32Array {
 }
 
 const scopeless = (fe: Frontend): string => `${fe.address}|${fe.port}|${fe.protocol}`;
-const ownerOf = (s: LbService): string =>
+const ownerOf = (s: Pick<LbService, 'frontend'>): string =>
   `${familyOf(s.frontend.address)}|${s.frontend.address}|${s.frontend.port}|${protoNumber[s.frontend.protocol]}|${s.frontend.scope}`;
 
 /** Frontends listed with both scopes: their lookups switch to the internal scope for pods. */
@@ -472,4 +745,59 @@ function twoScopeFrontends(services: readonly LbService[]): Set<string> {
     scopes.set(k, (scopes.get(k) ?? new Set()).add(s.frontend.scope));
   }
   return new Set([...scopes].filter(([, v]) => v.size > 1).map(([k]) => k));
+}
+
+const lbKeyBase = (fe: Frontend) => ({
+  address: fe.address,
+  port: fe.port,
+  protocol: protoNumber[fe.protocol],
+  scope: fe.scope,
+});
+
+/** The other-scope owner of the same address/port/protocol. */
+function twinOf(owner: string): string {
+  return owner.endsWith('|external') ? `${owner.slice(0, -9)}|internal` : `${owner.slice(0, -9)}|external`;
+}
+
+// The mirror keys maps by identity whatever their key and value types.
+const asAny = <K, V>(m: BpfMap<K, V>): BpfMap<unknown, unknown> => m;
+
+/** The mirror after a full sync: the kernel now holds exactly what was desired. */
+function mirrorOf(
+  services: readonly LbService[],
+  desired: ReadonlyArray<Desired<unknown, unknown>>,
+  maglev: ReadonlyArray<{ f: Family; maglev: FamilyDesired['maglev'] }>,
+): Mirror {
+  const m: Mirror = {
+    maps: new Map(),
+    owned: new Map(),
+    ownedMaglev: new Map(),
+    services: new Map(),
+    stateCounts: new Map(),
+  };
+  for (const s of services) {
+    m.services.set(ownerOf(s), s);
+    for (const b of s.backends) {
+      const c = m.stateCounts.get(b.id) ?? [0, 0, 0, 0];
+      c[STATE_RANK[b.state]]! += 1;
+      m.stateCounts.set(b.id, c);
+    }
+  }
+  for (const d of desired) {
+    const mm: MapMirror = { desired: new Map(), kernel: new Map() };
+    const map = asAny(d.map);
+    m.maps.set(map, mm);
+    for (const [id, e] of d.entries) {
+      mm.desired.set(id, { kb: e.kb, vb: e.vb, owners: e.owners });
+      mm.kernel.set(id, e.vb);
+      for (const o of e.owners) {
+        let list = m.owned.get(o);
+        if (!list) m.owned.set(o, (list = []));
+        list.push([map, id]);
+      }
+    }
+  }
+  for (const { f, maglev: tables } of maglev)
+    for (const [revNat, { owner }] of tables) m.ownedMaglev.set(owner, `${f}/${revNat}`);
+  return m;
 }

@@ -14,7 +14,7 @@ import { compareFrontend, sortByL4 } from './order.ts';
 import { serviceEntries, skipReason } from './service-entries.ts';
 import type { FrontendConflict, FrontendType, ServiceEntry, TableInput, TableResult } from './types.ts';
 
-const TYPE_RANK: Record<FrontendType, number> = {
+export const TYPE_RANK: Record<FrontendType, number> = {
   ClusterIP: 0,
   LoadBalancer: 1,
   NodePort: 2,
@@ -22,19 +22,19 @@ const TYPE_RANK: Record<FrontendType, number> = {
   HostPort: 4,
 };
 
-interface Candidate {
+export interface Candidate {
   entry: ServiceEntry;
   ownerRank: number;
   created: number;
 }
 
-function createdAt(t: Date | string | undefined): number {
+export function createdAt(t: Date | string | undefined): number {
   if (t === undefined) return Number.POSITIVE_INFINITY;
   const ms = t instanceof Date ? t.getTime() : Date.parse(t);
   return Number.isNaN(ms) ? Number.POSITIVE_INFINITY : ms;
 }
 
-function better(a: Candidate, b: Candidate): number {
+export function better(a: Candidate, b: Candidate): number {
   const sa = a.entry.service;
   const sb = b.entry.service;
   return (
