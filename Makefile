@@ -114,8 +114,10 @@ test-datapath: deps
 	$(NODE_TEST) --test-concurrency=1 'test/datapath/**/*.test.ts'
 
 ## --- the main job -------------------------------------------------------------------------------
+# The demo crosses nodes: two node namespaces, one agent process each (NODES=1: the machine as the node).
+NODES ?= 2
 run: deps
-	./bin/cilium-ts lab up
+	./bin/cilium-ts lab up --nodes $(NODES)
 
 bench: deps
 	$(NODE) bench/run.ts $(BENCH)

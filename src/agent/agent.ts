@@ -5,11 +5,13 @@
 //   policy-watch     policies, identities, nodes, services → policy engine (src/policy)
 //   cidr-identities  the rules' CIDR prefixes → node-local identities
 //   remote-endpoints CiliumEndpoints of other nodes → engine
-//   node             the CiliumNode: addresses, the pod CIDR
+//   node             the CiliumNode: addresses, the pod CIDR; node-identities: a per-node identity each
+//   routing          tunnel (cilium_vxlan + bpf_overlay) or native (routes to other nodes' pod CIDRs)
 //   endpoint-manager CNI attachments → identity → policy in the kernel → CiliumEndpoint (retrying queue)
 //   ipcache          every address's identity → cilium_ipcache
 //   services         Services + EndpointSlices + hostPorts → the LB maps (kube-proxy replacement),
 //                    read by bpf_lxc (pods), bpf_sock (socket-LB) and bpf_host (--devices, north-south)
+//   cluster-health   probes every node's agent health endpoint (cilium-health's idea)
 //   flows, api, metrics  read the parts through the narrow views of types.ts
 //
 // A new part (tunnels, proxies) is one more AgentPart of the same shape:
@@ -28,15 +30,18 @@ import { logger, type Logger } from '../lib/log.ts';
 import { PolicyEngine } from '../policy/index.ts';
 import { startAgentApi, type AgentApiServer } from './api.ts';
 import { CidrIdentities } from './cidr-identities.ts';
+import { ClusterHealth } from './cluster-health.ts';
 import type { CniServer } from './cni/server.ts';
 import { EndpointManager } from './endpoint-manager.ts';
 import { FlowPipeline } from './flows.ts';
 import { IdentityCache } from './identity.ts';
-import { IpcacheSync } from './ipcache.ts';
+import { IpcacheSync, type IpcacheEntry } from './ipcache.ts';
 import { AgentMetrics } from './metrics.ts';
+import { NodeIdentities } from './node-identities.ts';
 import { NodePart } from './node.ts';
 import { PolicyWatch } from './policy-watch.ts';
 import { RemoteEndpoints } from './remote-endpoints.ts';
+import { RoutingPart, type RoutingMode, type TunnelProtocol } from './routing.ts';
 import { ServicesPart } from './services.ts';
 import { agentStatus } from './status.ts';
 import type { AgentPart, AgentStatus, AgentView, EndpointSource, LocalEndpointInfo, ServiceSource } from './types.ts';
@@ -78,6 +83,18 @@ export interface AgentOptions {
   lbMode?: LbMode;
   /** Maglev table size M (--bpf-lb-maglev-table-size; one of Cilium's primes, default 16381) */
   maglevTableSize?: number;
+  /** --bpf-lb-map-max: entries of the service, backend, rev-NAT and affinity maps (unset: as pinned, else 65536) */
+  lbMapMax?: number;
+  /** --routing-mode: tunnel (default, as Cilium) or native */
+  routingMode?: RoutingMode;
+  /** --tunnel-protocol (default vxlan; geneve is refused where the kernel cannot make the device) */
+  tunnelProtocol?: TunnelProtocol;
+  /** --auto-direct-node-routes: native mode routes other nodes' pod CIDRs via their InternalIPs */
+  autoDirectNodeRoutes?: boolean;
+  /** --mtu: the underlay MTU (default the device's, else 1500); pods get 50 less in tunnel mode */
+  mtu?: number;
+  /** how often the other nodes' health endpoints are probed (default 5 s) */
+  clusterHealthIntervalMs?: number;
   log?: Logger;
 }
 
@@ -93,6 +110,7 @@ export class Agent implements AgentView {
   flows?: FlowPipeline;
   readonly #watchers: Watchers;
   readonly #cidrIdentities = new CidrIdentities();
+  readonly #nodeIdentities: NodeIdentities;
   readonly #policy: PolicyWatch;
   readonly #remote: RemoteEndpoints;
   readonly #node: NodePart;
@@ -100,6 +118,8 @@ export class Agent implements AgentView {
   readonly #services: ServicesPart | undefined;
   #lbMaps: LbMaps | undefined;
   #endpoints: EndpointManager | undefined;
+  #routing: RoutingPart | undefined;
+  #clusterHealth: ClusterHealth | undefined;
   #datapath: LxcDatapath | undefined;
   #socketLb: SocketLbHandle | undefined;
   #nodePort: NodePortDatapath | undefined;
@@ -114,6 +134,7 @@ export class Agent implements AgentView {
     this.log = opts.log ?? logger('agent');
     const { kc, nodeName } = opts;
     const log = this.log;
+    this.#nodeIdentities = new NodeIdentities(nodeName);
     this.engine = new PolicyEngine({
       enforcementMode: opts.enforcementMode ?? 'default',
       clusterName: opts.clusterName ?? 'default',
@@ -138,6 +159,7 @@ export class Agent implements AgentView {
       engine: this.engine,
       identities: this.identities,
       cidrIdentities: this.#cidrIdentities,
+      nodeIdentities: this.#nodeIdentities,
       watch: this.#watchers,
       metrics: this.metrics,
       regenerate,
@@ -173,6 +195,8 @@ export class Agent implements AgentView {
       input: () => ({
         nodeName,
         nodes: this.#watchers.list('nodes'),
+        ciliumNodes: this.#watchers.list('ciliumnode'),
+        nodeIdentities: this.#nodeIdentities.entries(),
         ciliumEndpoints: this.#watchers.list('cep'),
         localEndpoints: this.#endpoints?.addresses() ?? [],
         cidrIdentities: this.#cidrIdentities.entries(),
@@ -208,6 +232,7 @@ export class Agent implements AgentView {
     this.#datapath = LxcDatapath.load({
       ...(opts.pinRoot ? { pinRoot: opts.pinRoot } : {}),
       ...(opts.maglevTableSize ? { maglevTableSize: opts.maglevTableSize } : {}),
+      ...(opts.lbMapMax ? { lbMapMax: opts.lbMapMax } : {}),
     });
     if (opts.socketLb && this.#services) {
       this.#socketLb = attachSocketLb({ ...opts.socketLb, pinRoot: this.#datapath.pinRoot });
@@ -241,11 +266,24 @@ export class Agent implements AgentView {
       datapath: this.datapath,
       watch: this.#watchers,
       podCidr: () => this.#node.podCidr,
+      mtu: () => this.#routing?.podMtu,
       metrics: this.metrics,
       onChange: () => this.#ipcache.schedule(),
     });
+    this.#routing = new RoutingPart({
+      nodeName: opts.nodeName,
+      log: this.log.child({ component: 'routing' }),
+      pinRoot: this.datapath.pinRoot,
+      watch: this.#watchers,
+      ...(opts.routingMode ? { mode: opts.routingMode } : {}),
+      ...(opts.tunnelProtocol ? { tunnelProtocol: opts.tunnelProtocol } : {}),
+      autoDirectNodeRoutes: opts.autoDirectNodeRoutes ?? false,
+      mtu: opts.mtu,
+      devices: opts.devices ?? [],
+    });
     await this.#run(this.#watchers);
     await this.#run(this.#node);
+    await this.#run(this.#routing);
     await this.#run(this.#endpoints);
     await this.#run(this.#ipcache);
     if (this.#services && opts.devices?.length) this.#loadNorthSouth(opts.devices);
@@ -260,6 +298,14 @@ export class Agent implements AgentView {
       });
       this.health = health;
       this.#started.push({ start: () => Promise.resolve(), stop: () => health.close() });
+      // The other agents listen on the same port (a flag of the cluster's agents, as Cilium's 4240).
+      this.#clusterHealth = new ClusterHealth({
+        nodeName: opts.nodeName,
+        port: opts.healthPort || health.port,
+        watch: this.#watchers,
+        ...(opts.clusterHealthIntervalMs ? { intervalMs: opts.clusterHealthIntervalMs } : {}),
+      });
+      await this.#run(this.#clusterHealth);
     }
     if (opts.apiSocket) {
       const api = await startAgentApi(this, opts.apiSocket);
@@ -345,6 +391,7 @@ export class Agent implements AgentView {
       await this.#endpoints?.idle();
       await this.#ipcache.idle();
       await this.#services?.idle();
+      await this.#routing?.idle();
     } while (this.#ipcache.pending || this.#services?.pending);
   }
 
@@ -378,7 +425,22 @@ export class Agent implements AgentView {
 
   /** The ipcache's desired content: every endpoint of the cluster, node addresses, CIDR identities. */
   desiredIpcache(): Map<string, number> {
+    return new Map([...this.#ipcache.desired()].map(([prefix, e]) => [prefix, e.identity]));
+  }
+
+  /** The same with each entry's tunnel endpoint (the node it lives behind). */
+  desiredIpcacheEntries(): Map<string, IpcacheEntry> {
     return this.#ipcache.desired();
+  }
+
+  /** The routing part (undefined before start). */
+  get routing(): RoutingPart | undefined {
+    return this.#routing;
+  }
+
+  /** Node reachability (undefined without a health port). */
+  get clusterHealth(): ClusterHealth | undefined {
+    return this.#clusterHealth;
   }
 
   syncIpcache(): void {
@@ -398,6 +460,8 @@ export class Agent implements AgentView {
       engine: this.engine,
       flows: this.flows?.stats(),
       kubeProxyReplacement: this.#services?.kubeProxyReplacement(),
+      routing: this.#routing?.status(),
+      clusterHealth: this.#clusterHealth?.status(),
     });
   }
 }

@@ -147,7 +147,10 @@ export function agentRoutes(agent: AgentView): Array<[RegExp, Handler]> {
     ],
     [
       /^\/v1\/bpf\/ipcache$/,
-      () => agent.datapath.maps.ipcache.entries().map(([prefix, v]) => ({ prefix, identity: v.identity })),
+      () =>
+        agent.datapath.maps.ipcache
+          .entries()
+          .map(([prefix, v]) => ({ prefix, identity: v.identity, tunnelEndpoint: v.tunnelEndpoint })),
     ],
     [
       /^\/v1\/bpf\/metrics$/,

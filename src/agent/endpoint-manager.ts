@@ -34,6 +34,8 @@ export interface EndpointManagerOptions {
   datapath: LxcDatapath;
   watch: WatchCache & { on<K extends 'pods' | 'namespaces'>(name: K, h: WatchHandler<WatchedKinds[K]>): void };
   podCidr: () => string | undefined;
+  /** the pods' MTU (the routing part's: the underlay's, less the tunnel overhead); undefined = the default */
+  mtu?: () => number | undefined;
   metrics: Pick<AgentMetrics, 'regenerations' | 'regenerationSeconds' | 'identitiesAllocated'>;
   /** the set of endpoints or their identities changed (the ipcache reads them) */
   onChange: () => void;
@@ -100,9 +102,11 @@ export class EndpointManager implements AgentPart {
   /** Starts the CNI server and rebuilds identity and policy of the endpoints it restored. */
   async start(): Promise<void> {
     const podCidr = this.#o.podCidr();
+    const mtu = this.#o.mtu?.();
     this.#cni = await CniServer.start({
       datapath: this.#o.datapath,
       ...(podCidr ? { podCidr } : {}),
+      ...(mtu ? { mtu } : {}),
       stateFile: join(this.#o.stateDir, 'endpoints.json'),
       ...(this.#o.socketPath ? { socketPath: this.#o.socketPath } : {}),
       log: this.#log.child({ component: 'cni' }),

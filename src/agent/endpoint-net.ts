@@ -7,9 +7,9 @@
 // - host: a /32 route to the pod via the host veth, a permanent neighbour entry pod → pod MAC,
 //   forwarding on and rp_filter off on the host veth (forwarding only there, not machine-wide).
 // Every step is "ensure": running it again on a complete attachment changes nothing.
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { CniError, CniErrorCode } from './cni/protocol.ts';
 
 export interface VethSpec {
@@ -66,12 +66,25 @@ export function macsFor(containerId: string, ifname: string): { podMac: string; 
   return { podMac: mac(0x0a, 0), hostMac: mac(0x0e, 5) };
 }
 
-export function linkExists(name: string): boolean {
-  return existsSync(`/sys/class/net/${name}`);
+/**
+ * A link of this process's network namespace, asked over netlink: /sys/class/net shows the
+ * namespace sysfs was mounted in, which is not ours when the agent was entered into a node's
+ * namespace with `nsenter --net` (the multi-node lab).
+ */
+function hostLink(name: string): { ifindex: number; link_index?: number } | undefined {
+  const r = spawnSync('ip', ['-j', 'link', 'show', 'dev', name], { encoding: 'utf8' });
+  if (r.status !== 0) return undefined;
+  return (JSON.parse(r.stdout) as Array<{ ifindex: number; link_index?: number }>)[0];
 }
 
-function sysfs(name: string, attr: string): string {
-  return readFileSync(`/sys/class/net/${name}/${attr}`, 'utf8').trim();
+export function linkExists(name: string): boolean {
+  return hostLink(name) !== undefined;
+}
+
+function sysfs(name: string, attr: 'ifindex' | 'iflink'): string {
+  const link = hostLink(name);
+  if (!link) throw new Error(`link ${name} not found`);
+  return String(attr === 'ifindex' ? link.ifindex : (link.link_index ?? link.ifindex));
 }
 
 interface PodLink {

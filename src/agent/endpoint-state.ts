@@ -88,6 +88,20 @@ export function nextFreeIp(state: EndpointState, info: PodCidrInfo): string | un
   return undefined;
 }
 
+/**
+ * Why a requested pod address (CNI_ARGS IP=, as host-local honours it) cannot be given, or
+ * undefined when it can: it must be a pod address of the CIDR (not network, router, broadcast)
+ * and free.
+ */
+export function requestedIpProblem(state: EndpointState, info: PodCidrInfo, ip: string): string | undefined {
+  const a = parseAddr(ip);
+  if (!a || a.family !== 4) return `requested address '${ip}' is not an IPv4 address`;
+  if (!rangeContains(info.range, a) || a.value < info.range.first + 2n || a.value > info.range.last - 1n)
+    return `requested address ${ip} is not a pod address of this node's pod CIDR ${info.cidr}`;
+  if (inUseIps(state).has(formatAddr(4, a.value))) return `requested address ${ip} is already in use on this node`;
+  return undefined;
+}
+
 /** The smallest endpoint id not in use. */
 export function nextFreeEndpointId(state: EndpointState): number | undefined {
   const used = new Set(Object.values(state.endpoints).map((e) => e.epId));

@@ -5,9 +5,10 @@
 import type { EventType } from '../lib/informer.ts';
 import { errorText } from '../lib/kube.ts';
 import type { Logger } from '../lib/log.ts';
-import { refOf, ReservedIdentity, type PolicyEngine, type PolicyObject } from '../policy/index.ts';
+import { refOf, type PolicyEngine, type PolicyObject } from '../policy/index.ts';
 import type { CidrIdentities } from './cidr-identities.ts';
 import type { IdentityCache } from './identity.ts';
+import type { NodeIdentities } from './node-identities.ts';
 import type { AgentMetrics } from './metrics.ts';
 import type { Regenerate } from './types.ts';
 import type { Watchers } from './watchers.ts';
@@ -20,6 +21,8 @@ export interface PolicyWatchOptions {
   engine: PolicyEngine;
   identities: IdentityCache;
   cidrIdentities: CidrIdentities;
+  /** the nodes' identities: host for this node, a per-node identity for each other */
+  nodeIdentities: NodeIdentities;
   watch: Pick<Watchers, 'on'>;
   metrics: Pick<AgentMetrics, 'policyChanges'>;
   regenerate: Regenerate;
@@ -47,11 +50,9 @@ export class PolicyWatch {
     watch.on('netpol', (type, obj) => this.#policy(type, obj as PolicyObject, 'NetworkPolicy'));
     watch.on('nodes', (type, obj) => {
       const name = obj.metadata?.name ?? '';
-      const identity = name === opts.nodeName ? ReservedIdentity.HOST : ReservedIdentity.REMOTE_NODE;
+      const nodes = opts.nodeIdentities;
       opts.regenerate(
-        type === 'delete'
-          ? engine.deleteNode(name)
-          : engine.upsertNode({ name, labels: obj.metadata?.labels ?? {}, identity }),
+        type === 'delete' ? nodes.delete(engine, name) : nodes.upsert(engine, name, obj.metadata?.labels ?? {}),
       );
       opts.onChange();
     });

@@ -6,7 +6,7 @@
 // synced shortly after (once for all changes until then); a failed sync is retried with backoff
 // and shows in status and in cilium_ts_service_sync_errors_total.
 import { Counter, type Registry } from 'prom-client';
-import type { LbService, LbSyncResult } from '../datapath/lb.ts';
+import type { LbChangeSet, LbService, LbSyncResult } from '../datapath/lb.ts';
 import { errorText } from '../lib/kube.ts';
 import type { Logger } from '../lib/log.ts';
 import {
@@ -16,7 +16,9 @@ import {
   selectableBackends,
   type ServiceEntry,
 } from '../services/index.ts';
+import { IncrementalServiceTable, objectKey } from '../services/incremental.ts';
 import { featuresInUse, idsFromRestored, nodeAddresses, planLbServices, type LbIds } from './lb-services.ts';
+import { LbServiceCache } from './service-cache.ts';
 import type { AgentPart, KubeProxyReplacementStatus, ServiceBackendInfo, ServiceInfo, ServiceSource } from './types.ts';
 import type { WatchCache, Watchers } from './watchers.ts';
 
@@ -24,6 +26,8 @@ import type { WatchCache, Watchers } from './watchers.ts';
 export interface LbWriter {
   sync(services: readonly LbService[]): LbSyncResult;
   restore(): LbService[];
+  /** writes only a changed subset (LbMaps has it); without it every change is a full sync */
+  apply?(changes: LbChangeSet): LbSyncResult;
 }
 
 export interface ServicesPartOptions {
@@ -52,13 +56,17 @@ export class ServicesPart implements AgentPart, ServiceSource {
   #ids: LbIds = { services: new Map(), backends: new Map() };
   /** what the last successful sync wrote (= what the kernel holds), by rev-NAT id */
   #synced = new Map<number, ServiceInfo>();
-  #lbServices: readonly LbService[] = [];
+  /** every frontend written (undefined: ask the cache) */
+  #lbServices: readonly LbService[] | undefined = [];
   #timer: NodeJS.Timeout | undefined;
   #running = false;
   #failures = 0;
   #error: string | null = null;
   #lastSync: Date | null = null;
   #waiters: Array<() => void> = [];
+  /** kept between syncs when the writer can apply a subset: a change then costs what it changes */
+  #table: IncrementalServiceTable | undefined;
+  #cache: LbServiceCache | undefined;
 
   constructor(opts: ServicesPartOptions) {
     this.#o = opts;
@@ -75,12 +83,19 @@ export class ServicesPart implements AgentPart, ServiceSource {
         registers: [opts.registry],
       });
     }
-    opts.watch.on('services', (type) => {
+    opts.watch.on('services', (type, svc) => {
       this.#events?.inc({ action: type });
+      this.#table?.setService(objectKey(svc), type === 'delete' ? undefined : svc);
       this.schedule();
     });
-    opts.watch.on('endpointslices', () => this.schedule());
-    opts.watch.on('pods', () => this.schedule());
+    opts.watch.on('endpointslices', (type, slice) => {
+      this.#table?.setSlice(objectKey(slice), type === 'delete' ? undefined : slice);
+      this.schedule();
+    });
+    opts.watch.on('pods', (type, pod) => {
+      this.#table?.setPod(objectKey(pod), type === 'delete' ? undefined : pod);
+      this.schedule();
+    });
     opts.watch.on('nodes', (_type, node) => {
       if (node.metadata?.name === opts.nodeName) this.schedule();
     });
@@ -112,8 +127,45 @@ export class ServicesPart implements AgentPart, ServiceSource {
     this.#timer = setTimeout(() => this.#run(), this.#o.delayMs ?? 20);
   }
 
-  /** Computes the table and converges the LB maps on it; throws what the writer throws. */
+  /**
+   * Converges the LB maps on the table; throws what the writer throws. With a writer that can apply
+   * a subset, only the objects changed since the last sync are recomputed and written; the first
+   * sync, and the one after a failure, is full.
+   */
   sync(): LbSyncResult {
+    const lb = this.#o.lb();
+    if (!lb.apply) return this.#fullSync(lb);
+    if (!this.#table || !this.#cache) return this.#fullSyncKept(lb);
+    return this.#incrementalSync(this.#table, this.#cache, lb.apply.bind(lb));
+  }
+
+  #incrementalSync(
+    table: IncrementalServiceTable,
+    cache: LbServiceCache,
+    apply: (c: LbChangeSet) => LbSyncResult,
+  ): LbSyncResult {
+    table.setNode({ name: this.#o.nodeName, addresses: this.#nodeAddresses() });
+    const changes = table.flush();
+    if (changes.size === 0) return { added: 0, changed: 0, removed: 0, unchanged: 0, maglevReplaced: 0 };
+    const c = cache.update(changes);
+    if (c.exhausted.length) this.#o.log.error('service ids exhausted', { keys: c.exhausted.slice(0, 10) });
+    let r: LbSyncResult;
+    try {
+      r = apply({ upsert: c.upsert, remove: c.remove });
+    } catch (e) {
+      this.#table = undefined; // the retry is a full sync: the kernel may hold half of this change
+      this.#cache = undefined;
+      throw e;
+    }
+    for (const s of c.remove) this.#synced.delete(s.id);
+    for (const s of c.upsert) this.#synced.set(s.id, infoOf(s, namesOf(cache.entry(frontendKey(s.frontend)))));
+    this.#lbServices = undefined;
+    if (r.added || r.changed || r.removed) this.#o.log.debug('service maps synced', { ...r });
+    return r;
+  }
+
+  /** The whole table, numbered and written (a writer without `apply`). */
+  #fullSync(lb: LbWriter): LbSyncResult {
     const { watch, nodeName } = this.#o;
     const { entries, conflicts } = buildServiceTable({
       services: watch.list('services'),
@@ -125,12 +177,39 @@ export class ServicesPart implements AgentPart, ServiceSource {
     // The kernel may hold some of these ids even if the write fails half-way: keep them.
     this.#ids = plan.ids;
     if (plan.exhausted.length) this.#o.log.error('service ids exhausted', { keys: plan.exhausted.slice(0, 10) });
-    const r = this.#o.lb().sync(plan.services);
+    const r = lb.sync(plan.services);
     const byKey = new Map(entries.map((e) => [frontendKey(e.frontend), e]));
     this.#synced = new Map(plan.services.map((s) => [s.id, infoOf(s, namesOf(byKey.get(frontendKey(s.frontend))))]));
     this.#lbServices = plan.services;
     if (r.added || r.changed || r.removed) {
       this.#o.log.debug('service maps synced', { ...r, conflicts: conflicts.length });
+    }
+    return r;
+  }
+
+  /** The whole table, numbered and written; the incremental state starts from it. */
+  #fullSyncKept(lb: LbWriter): LbSyncResult {
+    const { watch, nodeName } = this.#o;
+    const previous = this.#cache?.ids() ?? this.#ids;
+    this.#table = undefined;
+    this.#cache = undefined;
+    const table = new IncrementalServiceTable({ name: nodeName, addresses: this.#nodeAddresses() });
+    for (const svc of watch.list('services')) table.setService(objectKey(svc), svc);
+    for (const slice of watch.list('endpointslices')) table.setSlice(objectKey(slice), slice);
+    for (const pod of watch.list('pods')) table.setPod(objectKey(pod), pod);
+    table.flush();
+    const entries = table.entries();
+    const plan = planLbServices(entries, previous);
+    this.#ids = plan.ids;
+    if (plan.exhausted.length) this.#o.log.error('service ids exhausted', { keys: plan.exhausted.slice(0, 10) });
+    const r = lb.sync(plan.services);
+    const byKey = new Map(entries.map((e) => [frontendKey(e.frontend), e]));
+    this.#synced = new Map(plan.services.map((s) => [s.id, infoOf(s, namesOf(byKey.get(frontendKey(s.frontend))))]));
+    this.#lbServices = plan.services;
+    this.#table = table;
+    this.#cache = new LbServiceCache(entries, plan.services, plan.ids);
+    if (r.added || r.changed || r.removed) {
+      this.#o.log.debug('service maps synced', { ...r, conflicts: table.conflicts().length });
     }
     return r;
   }
@@ -176,11 +255,12 @@ export class ServicesPart implements AgentPart, ServiceSource {
   }
 
   kubeProxyReplacement(): KubeProxyReplacementStatus {
-    const backends = new Set(this.#lbServices.flatMap((s) => s.backends.map((b) => b.id)));
+    const all = (this.#lbServices ??= this.#cache?.services() ?? []);
+    const backends = new Set(all.flatMap((s) => s.backends.map((b) => b.id)));
     return {
       enabled: true,
-      features: featuresInUse(this.#lbServices, this.#o.socketLB?.() ?? false),
-      services: this.#lbServices.length,
+      features: featuresInUse(all, this.#o.socketLB?.() ?? false),
+      services: all.length,
       backends: backends.size,
       lastSync: this.#lastSync?.toISOString() ?? null,
       error: this.#error,

@@ -1,11 +1,13 @@
 // What `cilium-ts status` shows, built from the parts' views (pure).
 import type {
   AgentStatus,
+  ClusterHealthStatus,
   DatapathView,
   FlowStats,
   KubeProxyReplacementStatus,
   LocalEndpointInfo,
   PolicyView,
+  RoutingStatus,
 } from './types.ts';
 
 export interface StatusInput {
@@ -21,6 +23,8 @@ export interface StatusInput {
   flows: FlowStats | undefined;
   /** undefined: the services part does not run (kube-proxy replacement off) */
   kubeProxyReplacement?: KubeProxyReplacementStatus | undefined;
+  routing?: RoutingStatus | undefined;
+  clusterHealth?: ClusterHealthStatus | undefined;
 }
 
 const KPR_OFF: KubeProxyReplacementStatus = {
@@ -52,5 +56,7 @@ export function agentStatus(s: StatusInput): AgentStatus {
     maps: s.datapath.mapStats().map((m) => ({ ...m, pressure: m.maxEntries ? m.entries / m.maxEntries : 0 })),
     ...(s.flows ? { flows: s.flows } : {}),
     kubeProxyReplacement: s.kubeProxyReplacement ?? KPR_OFF,
+    ...(s.routing ? { routing: s.routing } : {}),
+    ...(s.clusterHealth ? { clusterHealth: s.clusterHealth } : {}),
   };
 }

@@ -126,6 +126,42 @@ export interface ServiceSource {
   kubeProxyReplacement(): KubeProxyReplacementStatus;
 }
 
+/** How pods reach pods of other nodes (the routing part). */
+export interface RoutingStatus {
+  mode: 'tunnel' | 'native';
+  /** null in native mode */
+  tunnelProtocol: 'vxlan' | 'geneve' | null;
+  tunnelDevice: string | null;
+  autoDirectNodeRoutes: boolean;
+  /** the underlay MTU, and the pods' (less the encapsulation in tunnel mode) */
+  mtu: number;
+  podMtu: number;
+  /** native mode's routes to the other nodes' pod CIDRs */
+  nodeRoutes: Array<{ cidr: string; via: string }>;
+  /** the last route sync's failure (retried), null when it succeeded */
+  error: string | null;
+}
+
+/** One node's agent health endpoint as this agent last probed it. */
+export interface NodeHealth {
+  name: string;
+  address: string | null;
+  /** this node itself */
+  local: boolean;
+  reachable: boolean;
+  latencyMs: number | null;
+  error: string | null;
+}
+
+/** cilium-health's view: how many nodes' agents answer their health endpoint. */
+export interface ClusterHealthStatus {
+  reachable: number;
+  total: number;
+  /** ISO time of the last completed round; null before the first */
+  lastProbe: string | null;
+  nodes: NodeHealth[];
+}
+
 /** What `cilium-ts status` shows (GET /v1/status). */
 export interface AgentStatus {
   node: string;
@@ -139,6 +175,10 @@ export interface AgentStatus {
   maps: Array<{ name: string; type: number; entries: number; maxEntries: number; pressure: number }>;
   flows?: FlowStats;
   kubeProxyReplacement: KubeProxyReplacementStatus;
+  /** absent from agents before the routing part */
+  routing?: RoutingStatus;
+  /** absent when the agent has no health port to probe the others on */
+  clusterHealth?: ClusterHealthStatus;
 }
 
 /** Everything the agent's local API serves. */

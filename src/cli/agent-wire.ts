@@ -122,6 +122,8 @@ export interface ConntrackEntry {
 export interface IpcacheEntry {
   prefix: string;
   identity: number;
+  /** the node the address lives behind; absent from agents before the routing part */
+  tunnelEndpoint?: string | null;
 }
 
 /** GET /v1/map */

@@ -50,6 +50,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
 export async function agentCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
+    allowNegative: true,
     options: {
       kubeconfig: { type: 'string' },
       'node-name': { type: 'string', default: process.env.K8S_NODE_NAME ?? hostname() },
@@ -70,11 +71,31 @@ export async function agentCommand(args: string[]): Promise<number> {
       devices: { type: 'string' },
       'bpf-lb-mode': { type: 'string', default: 'snat' },
       'bpf-lb-maglev-table-size': { type: 'string', default: '16381' },
+      'bpf-lb-map-max': { type: 'string' },
+      'routing-mode': { type: 'string', default: process.env.ROUTING_MODE ?? 'tunnel' },
+      'tunnel-protocol': { type: 'string', default: process.env.TUNNEL_PROTOCOL ?? 'vxlan' },
+      // Native mode on one shared underlay (the lab's): on unless --no-auto-direct-node-routes.
+      'auto-direct-node-routes': { type: 'boolean' },
+      mtu: { type: 'string' },
     },
   });
+  const routingMode = values['routing-mode'];
+  if (routingMode !== 'tunnel' && routingMode !== 'native') {
+    throw new FlagError(`--routing-mode must be tunnel or native, not "${routingMode}"`);
+  }
+  const tunnelProtocol = values['tunnel-protocol'];
+  if (tunnelProtocol !== 'vxlan' && tunnelProtocol !== 'geneve') {
+    throw new FlagError(`--tunnel-protocol must be vxlan or geneve, not "${tunnelProtocol}"`);
+  }
+  if (values['auto-direct-node-routes'] === true && routingMode !== 'native') {
+    throw new FlagError('--auto-direct-node-routes needs --routing-mode native (a tunnel reaches the nodes itself)');
+  }
+  const mtu = values.mtu === undefined ? undefined : integerFlag('mtu', values.mtu);
+  if (mtu !== undefined && (mtu < 1280 || mtu > 65535)) throw new FlagError(`--mtu must be 1280..65535, not ${mtu}`);
   const lbMode = values['bpf-lb-mode'];
   if (lbMode !== 'snat' && lbMode !== 'dsr') throw new FlagError(`--bpf-lb-mode must be snat or dsr, not "${lbMode}"`);
   const maglevTableSize = integerFlag('bpf-lb-maglev-table-size', values['bpf-lb-maglev-table-size']);
+  const lbMapMax = values['bpf-lb-map-max'] ? integerFlag('bpf-lb-map-max', values['bpf-lb-map-max']) : undefined;
   const devices = (values.devices ?? '')
     .split(',')
     .map((d) => d.trim())
@@ -109,6 +130,11 @@ export async function agentCommand(args: string[]): Promise<number> {
     kubeProxyReplacement: kpr === 'true',
     lbMode,
     maglevTableSize,
+    ...(lbMapMax !== undefined ? { lbMapMax } : {}),
+    routingMode,
+    tunnelProtocol,
+    autoDirectNodeRoutes: values['auto-direct-node-routes'] ?? routingMode === 'native',
+    ...(mtu !== undefined ? { mtu } : {}),
     ...(devices.length ? { devices } : {}),
     ...(socketLbCgroup
       ? { socketLb: { cgroupPath: socketLbCgroup, hostNamespaceOnly: values['socket-lb-host-namespace-only'] } }

@@ -235,12 +235,16 @@ export async function inspectCommand(cmd: string, args: string[]): Promise<numbe
     case 'bpf ct':
       return show('/v1/bpf/ct', json, conntrackTable);
     case 'bpf ipcache':
-      return show('/v1/bpf/ipcache', json, (rows: IpcacheEntry[]) =>
-        formatTable(
-          ['IP PREFIX/ADDRESS', 'IDENTITY'],
-          rows.sort((a, b) => a.prefix.localeCompare(b.prefix)).map((r) => [r.prefix, r.identity]),
-        ),
-      );
+      return show('/v1/bpf/ipcache', json, (rows: IpcacheEntry[]) => {
+        // The tunnel column appears once some entry lies behind another node (a one-node lab has none).
+        const tunnels = rows.some((r) => r.tunnelEndpoint);
+        return formatTable(
+          ['IP PREFIX/ADDRESS', 'IDENTITY', ...(tunnels ? ['TUNNEL ENDPOINT'] : [])],
+          rows
+            .sort((a, b) => a.prefix.localeCompare(b.prefix))
+            .map((r) => [r.prefix, r.identity, ...(tunnels ? [r.tunnelEndpoint ?? '0.0.0.0'] : [])]),
+        );
+      });
     case 'map list':
       return show('/v1/map', json, (maps: MapStat[]) =>
         formatTable(

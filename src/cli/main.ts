@@ -21,20 +21,25 @@ try {
 
 const usage = `usage: cilium-ts <command>
 
-  lab up [--detach] [--no-dns]
+  lab up [--detach] [--no-dns] [--nodes N] [--routing-mode tunnel|native]
+         [--cluster-pool-ipv4-cidr CIDR] [--cluster-pool-ipv4-mask-size N]
                       boot the local lab (real etcd + kube-apiserver + controller-manager, our CRDs,
                       config/samples, the outside host, CoreDNS as kube-dns unless --no-dns);
                       foreground until Ctrl-C, or --detach to run it in the background and print
-                      the kubeconfig path
+                      the kubeconfig path; --nodes N ≥ 2: N node namespaces on an underlay bridge,
+                      one agent process each
   lab down            stop a detached lab and remove its state
+  lab node list [-o json] | lab node stop NAME | lab node start NAME
+                      the lab's nodes (addresses, pod CIDR, agent health); stop/start one agent
   lab pod add NAMESPACE/NAME [--labels k=v,...] [--ports 80/TCP,81/UDP,NAME=81/UDP,...]
+                      [--node NAME] [--ip ADDR]
   lab pod delete NAMESPACE/NAME | lab pod list [-o json]
                       pods in the lab: Pod object, network namespace through our CNI plugin,
                       TCP/UDP/HTTP servers on the ports answering namespace/name, status Running
   lab probe FROM TO --port N [--protocol TCP|UDP|ICMP] [--timeout MS] [-o json]
   lab probe --all --port N [--protocol P] [-o json]
                       real connections: allowed/denied and who answered, or the truth table;
-                      FROM: NS/POD, outside or node; TO: NS/POD, svc:NS/NAME or an address
+                      FROM: NS/POD, outside, node or node:NAME; TO: NS/POD, svc:NS/NAME or an address
   lab exec NS/POD|--outside|--node [NAME] -- COMMAND [ARGS...]
                       run a command in a pod's network namespace, the outside host, or on a node
   status [--verbose]   the node agent: watches, datapath, endpoints, identities, policies, maps
@@ -65,6 +70,7 @@ const usage = `usage: cilium-ts <command>
         [--hubble-listen :4245] [--flow-capacity 4095] [--api-socket /var/run/cilium-ts/agent.sock]
         [--kube-proxy-replacement=true|false] [--socket-lb-cgroup PATH] [--socket-lb-host-namespace-only]
         [--devices IFNAME[,IFNAME]] [--bpf-lb-mode snat|dsr] [--bpf-lb-maglev-table-size 16381]
+        [--bpf-lb-map-max 65536]
                       run the node agent: identities, policy engine, endpoints, the CNI server,
                       the eBPF datapath and (unless false) Services in eBPF instead of kube-proxy
                       (root)

@@ -1,7 +1,10 @@
 // `cilium-ts status` for a person: the agent's /v1/status as `cilium status` prints its own, one
 // aligned `Key:   State   detail` line per subsystem (states Ok, Warning, Failure, Disabled as
-// Cilium's), Hubble as `Ok   Current/Max Flows: 22/4,095 (0.54%), Flows/s: 1.30`. --verbose adds
-// the BPF maps and the flow ring's counters. `-o json` prints the JSON itself (src/cli/inspect.ts).
+// Cilium's), Hubble as `Ok   Current/Max Flows: 22/4,095 (0.54%), Flows/s: 1.30`, routing as
+// `Network: Tunnel [vxlan]   Host: BPF` and node reachability as `Cluster health:   2/2 reachable
+// (time)` followed by the nodes that do not answer. --verbose adds every node's probe, the BPF maps
+// and the flow ring's counters. `-o json` prints the JSON itself (src/cli/inspect.ts).
+import type { ClusterHealthStatus, RoutingStatus } from '../agent/types.ts';
 import type { FlowStats, KubeProxyReplacement, StatusResponse } from './agent-wire.ts';
 import { formatStatusLines, formatTable, thousands } from './table.ts';
 
@@ -43,6 +46,37 @@ export function kubeProxyReplacementLine(k: KubeProxyReplacement): string {
   return k.error ? `True${GAP}${features}${GAP}Failure: syncing the service maps: ${k.error}` : `True${GAP}${features}`;
 }
 
+/**
+ * Cilium's `Routing:   Network: Tunnel [vxlan]   Host: BPF`. Host is BPF in tunnel mode (bpf_lxc hands
+ * packets to the tunnel device and bpf_overlay into the pod, past the stack's routing) and Legacy in
+ * native mode (the stack's routes carry them).
+ */
+export function routingLine(r: RoutingStatus): string {
+  const network = r.mode === 'tunnel' ? `Tunnel [${r.tunnelProtocol ?? 'vxlan'}]` : 'Native';
+  const host = r.mode === 'tunnel' ? 'BPF' : 'Legacy';
+  const failing = r.error ? `${GAP}Failure: syncing node routes: ${r.error}` : '';
+  return `Network: ${network}${GAP}Host: ${host}${failing}`;
+}
+
+/** Cilium's `2/2 reachable   (2024-01-10T09:24:40Z)`. */
+export function clusterHealthLine(h: ClusterHealthStatus): string {
+  if (!h.lastProbe) return 'Warning   probing the nodes';
+  return `${h.reachable}/${h.total} reachable${GAP}(${h.lastProbe})`;
+}
+
+/** The nodes (every one with --verbose, else the unreachable ones), as Cilium lists them. */
+function clusterHealthDetails(h: ClusterHealthStatus, verbose: boolean): string {
+  const rows = h.nodes
+    .filter((n) => verbose || !n.reachable)
+    .map((n) => [
+      `  ${n.name}${n.local ? ' (localhost)' : ''}`,
+      n.address ?? '-',
+      n.reachable ? 'reachable' : 'unreachable',
+      n.reachable ? `${(n.latencyMs ?? 0).toFixed(3)} ms` : (n.error ?? ''),
+    ]);
+  return rows.length ? formatTable(['  Name', 'IP', 'Node', 'Detail'], rows) : '';
+}
+
 function hubbleDetails(f: FlowStats): string {
   return (
     'Hubble details:\n' +
@@ -67,6 +101,7 @@ export function renderStatus(s: StatusResponse, verbose: boolean): string {
       ? [['KubeProxyReplacement', kubeProxyReplacementLine(s.kubeProxyReplacement)] as [string, string]]
       : []),
     ['Datapath', `${s.datapath.mode}, maps pinned in ${s.datapath.pinRoot}`],
+    ...(s.routing ? [['Routing', routingLine(s.routing)] as [string, string]] : []),
     ['IPAM', ipam(s.datapath.podCidr)],
     ['Policy enforcement', s.enforcementMode],
     [
@@ -84,7 +119,9 @@ export function renderStatus(s: StatusResponse, verbose: boolean): string {
         ]
       : []),
     ['Hubble', hubbleLine(s.flows)],
+    ...(s.clusterHealth ? [['Cluster health', clusterHealthLine(s.clusterHealth)] as [string, string]] : []),
   ]);
+  if (s.clusterHealth) text += clusterHealthDetails(s.clusterHealth, verbose);
   if (verbose) {
     if (s.flows) text += hubbleDetails(s.flows);
     const maps = s.maps.map((m) => [m.name, m.entries, m.maxEntries, `${(m.pressure * 100).toFixed(1)}%`]);

@@ -1,7 +1,7 @@
 // Loads bpf_lxc.o with its maps pinned under a pin root (reusing maps already pinned there,
 // so an agent restart keeps state), and attaches/detaches the two programs on a pod's
 // host-side veth.
-import { mkdirSync, readFileSync, statfsSync } from 'node:fs';
+import { mkdirSync, statfsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadAddon, type Addon, type NativeBpfObject } from './addon.ts';
@@ -38,6 +38,7 @@ import {
   Programs,
 } from './constants.ts';
 import { allLbMaps, openLbMaps, type LbMapSet } from './lb-maps.ts';
+import { lbMapSizes, sizedMaps } from './map-sizes.ts';
 import { syncMap, type SyncResult } from './map-sync.ts';
 
 export const defaultObjectPath = fileURLToPath(new URL('../../bpf/build/bpf_lxc.o', import.meta.url));
@@ -51,8 +52,12 @@ export function ensureBpffs(mountPoint = '/sys/fs/bpf'): void {
   if (r.status !== 0) throw new Error(`bpffs is not mounted on ${mountPoint} and mount failed: ${r.stderr}`);
 }
 
+/** Asked over netlink: sysfs shows the namespace it was mounted in, not an nsenter'ed agent's. */
 export function ifindexOf(ifname: string): number {
-  return Number(readFileSync(`/sys/class/net/${ifname}/ifindex`, 'utf8').trim());
+  const r = spawnSync('ip', ['-j', 'link', 'show', 'dev', ifname], { encoding: 'utf8' });
+  const idx = r.status === 0 ? (JSON.parse(r.stdout) as Array<{ ifindex: number }>)[0]?.ifindex : undefined;
+  if (!idx) throw new Error(`link ${ifname} not found`);
+  return idx;
 }
 
 const perCpuMetrics: ValueCodec<MetricsValue> = {
@@ -84,6 +89,8 @@ export interface LoadOptions {
   pinRoot?: string;
   /** Maglev table size M for the service maps (one of Cilium's primes; default 16381). */
   maglevTableSize?: number;
+  /** --bpf-lb-map-max: entries of the service, backend, rev-NAT and affinity maps; unset: as pinned, else 65536 */
+  lbMapMax?: number;
 }
 
 export class LxcDatapath {
@@ -135,12 +142,16 @@ export class LxcDatapath {
     }
     ensureBpffs();
     mkdirSync(pinRoot, { recursive: true });
-    const object = new addon.BpfObject(opts.objectPath ?? defaultObjectPath, { pinRoot });
+    const path = opts.objectPath ?? defaultObjectPath;
+    const sized = sizedMaps(addon, path, pinRoot, opts.lbMapMax !== undefined ? lbMapSizes(opts.lbMapMax) : {});
+    const object = new addon.BpfObject(path, { pinRoot, reuseMaps: sized.reuseMaps });
     try {
       object.load();
     } catch (e) {
       object.close();
       throw e;
+    } finally {
+      sized.close();
     }
     return new LxcDatapath(addon, object, pinRoot, maglevTableSize);
   }

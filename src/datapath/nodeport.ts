@@ -28,6 +28,7 @@ import {
 } from './constants.ts';
 import { familyOf } from './ip.ts';
 import { ensureBpffs, ifindexOf } from './loader.ts';
+import { sizedMaps } from './map-sizes.ts';
 
 export const defaultHostObjectPath = fileURLToPath(new URL('../../bpf/build/bpf_host.o', import.meta.url));
 
@@ -85,13 +86,17 @@ export class NodePortDatapath {
     const pinRoot = opts.pinRoot ?? DEFAULT_PIN_ROOT;
     ensureBpffs();
     mkdirSync(pinRoot, { recursive: true });
-    const object = new addon.BpfObject(opts.objectPath ?? defaultHostObjectPath, { pinRoot });
+    const path = opts.objectPath ?? defaultHostObjectPath;
+    const sized = sizedMaps(addon, path, pinRoot); // the LB maps at the size they are pinned with
+    const object = new addon.BpfObject(path, { pinRoot, reuseMaps: sized.reuseMaps });
     try {
       object.load();
       return new NodePortDatapath(addon, object, pinRoot, config);
     } catch (e) {
       object.close();
       throw e;
+    } finally {
+      sized.close();
     }
   }
 

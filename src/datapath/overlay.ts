@@ -28,6 +28,7 @@ import {
   TunnelProtocolCode,
 } from './constants.ts';
 import { ensureBpffs } from './loader.ts';
+import { sizedMaps } from './map-sizes.ts';
 
 export const defaultOverlayObjectPath = fileURLToPath(new URL('../../bpf/build/bpf_overlay.o', import.meta.url));
 
@@ -156,13 +157,17 @@ export class OverlayDatapath {
     const pinRoot = opts.pinRoot ?? DEFAULT_PIN_ROOT;
     ensureBpffs();
     mkdirSync(pinRoot, { recursive: true });
-    const object = new addon.BpfObject(opts.objectPath ?? defaultOverlayObjectPath, { pinRoot });
+    const path = opts.objectPath ?? defaultOverlayObjectPath;
+    const sized = sizedMaps(addon, path, pinRoot); // the LB maps at the size they are pinned with
+    const object = new addon.BpfObject(path, { pinRoot, reuseMaps: sized.reuseMaps });
     try {
       object.load();
       return new OverlayDatapath(addon, object, pinRoot, tunnelProtocol);
     } catch (e) {
       object.close();
       throw e;
+    } finally {
+      sized.close();
     }
   }
 

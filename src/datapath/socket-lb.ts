@@ -28,6 +28,7 @@ import {
 } from './codecs.ts';
 import { DEFAULT_PIN_ROOT, MapName } from './constants.ts';
 import { ensureBpffs } from './loader.ts';
+import { sizedMaps } from './map-sizes.ts';
 
 export const defaultSockObjectPath = fileURLToPath(new URL('../../bpf/build/bpf_sock.o', import.meta.url));
 
@@ -110,14 +111,18 @@ export function attachSocketLb(opts: SocketLbOptions): SocketLbHandle {
   assertCgroup(opts.cgroupPath);
   ensureBpffs();
   mkdirSync(pinRoot, { recursive: true });
-  const object = new addon.BpfObject(opts.objectPath ?? defaultSockObjectPath, { pinRoot });
+  const path = opts.objectPath ?? defaultSockObjectPath;
+  const sized = sizedMaps(addon, path, pinRoot); // the LB maps at the size they are pinned with
+  const object = new addon.BpfObject(path, { pinRoot, reuseMaps: sized.reuseMaps });
   try {
     object.load();
+    sized.close();
     configure(addon, object, opts);
     const pinDir = socketLbPinDir(opts.cgroupPath, pinRoot);
     const programIds = attachAll(addon, object, opts.cgroupPath, pinDir);
     return handle(addon, object, opts.cgroupPath, pinDir, programIds);
   } catch (e) {
+    sized.close();
     object.close();
     throw e;
   }

@@ -138,6 +138,8 @@ export async function startClusterDns(
   p: LabPaths,
   podOpts: LabPodOptions,
   routerIp: string,
+  /** a multi-node lab's apiserver relay, already listening on this address (the underlay bridge's) */
+  existingRelayHost?: string,
 ): Promise<ClusterDns> {
   const bin = corednsBinary();
   const dir = join(p.dir, 'coredns');
@@ -151,16 +153,18 @@ export async function startClusterDns(
     // The router address is no device's yet (there is no cilium_host): on lo it is local to the
     // node, so the relay can listen on it and pods' packets to it are delivered to the node.
     // (Already there: a lab that died left it; it is the lab's all the same, and goes with it.)
-    const added = await ip(['addr', 'add', `${routerIp}/32`, 'dev', 'lo']);
-    if (added.code !== 0 && !/exists|already assigned/i.test(added.stderr))
-      throw new Error(`ip addr add ${routerIp}/32 dev lo: ${added.stderr.trim()}`);
-    undo.push(() => ip(['addr', 'del', `${routerIp}/32`, 'dev', 'lo']));
-    const api = new URL(cp.server);
-    const relay = await startRelay(routerIp, APISERVER_RELAY_PORT, { host: api.hostname, port: Number(api.port) });
-    undo.push(() => new Promise((r) => relay.close(r)));
+    if (existingRelayHost === undefined) {
+      const added = await ip(['addr', 'add', `${routerIp}/32`, 'dev', 'lo']);
+      if (added.code !== 0 && !/exists|already assigned/i.test(added.stderr))
+        throw new Error(`ip addr add ${routerIp}/32 dev lo: ${added.stderr.trim()}`);
+      undo.push(() => ip(['addr', 'del', `${routerIp}/32`, 'dev', 'lo']));
+      const api = new URL(cp.server);
+      const relay = await startRelay(routerIp, APISERVER_RELAY_PORT, { host: api.hostname, port: Number(api.port) });
+      undo.push(() => new Promise((r) => relay.close(r)));
+    }
 
     const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(kubeconfig, relayKubeconfig(cp.kubeconfig, routerIp), { mode: 0o600 });
+    writeFileSync(kubeconfig, relayKubeconfig(cp.kubeconfig, existingRelayHost ?? routerIp), { mode: 0o600 });
     const conf = join(dir, 'Corefile');
     writeFileSync(conf, corefile(kubeconfig));
 

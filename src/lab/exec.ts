@@ -4,26 +4,14 @@
 // pods' commands run in the lab's pods cgroup and node commands in the lab's cgroup, where
 // socket-LB attaches.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { inCgroup } from './cgroup.ts';
-import { labNodeName } from './node.ts';
-import { LAB_CGROUP, LAB_PODS_CGROUP, OUTSIDE_NETNS, labPaths } from './paths.ts';
+import { labNodes } from './nodes-file.ts';
+import { LAB_CGROUP, LAB_PODS_CGROUP, OUTSIDE_NETNS } from './paths.ts';
 import { labPodOptions, parsePodRef, readPod } from './pods.ts';
 
-/** One node of the lab, as `lab up` records it in .lab/nodes.json. */
-export interface LabNodeRecord {
-  name: string;
-  internalIP: string;
-  /** the node's network namespace; undefined: the machine's root namespace */
-  netns?: string;
-}
-
-export function labNodes(): LabNodeRecord[] {
-  const p = labPaths();
-  if (existsSync(p.nodesFile)) return JSON.parse(readFileSync(p.nodesFile, 'utf8')) as LabNodeRecord[];
-  return [{ name: labNodeName(), internalIP: '' }];
-}
+export type { LabNodeRecord } from './nodes-file.ts';
 
 const execUsage = `usage: cilium-ts lab exec NAMESPACE/POD -- COMMAND [ARGS...]
        cilium-ts lab exec --outside -- COMMAND [ARGS...]
@@ -55,13 +43,13 @@ export function execArgv(args: string[]): string[] {
           : `no lab node '${name}' (nodes: ${known})`,
       );
     }
-    return inCgroup(LAB_CGROUP, node.netns ? ['ip', 'netns', 'exec', node.netns, ...cmd] : cmd);
+    return inCgroup(node.cgroup ?? LAB_CGROUP, node.netns ? ['ip', 'netns', 'exec', node.netns, ...cmd] : cmd);
   }
   if (where !== undefined && !where.startsWith('-') && rest.length === 0) {
     const { namespace, name } = parsePodRef(where);
     const pod = readPod(labPodOptions(), namespace, name);
     if (!pod) throw new Error(`no lab pod ${namespace}/${name} (see 'cilium-ts lab pod list')`);
-    return inCgroup(LAB_PODS_CGROUP, ['ip', 'netns', 'exec', pod.netns, ...cmd]);
+    return inCgroup(pod.cgroup ?? LAB_PODS_CGROUP, ['ip', 'netns', 'exec', pod.netns, ...cmd]);
   }
   throw new UsageError(`unexpected arguments before --: ${args.slice(0, dash).join(' ')}`);
 }

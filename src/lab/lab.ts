@@ -7,7 +7,7 @@ import { installCrds, startControlPlane, type ControlPlane } from './control-pla
 import { runWebhook, type RunningWebhook } from '../webhooks/webhook.ts';
 import { runOperator, configFrom, type RunningOperator } from '../operator.ts';
 import { Agent } from '../agent/agent.ts';
-import { addPod, deleteAllPods, labPodOptions, listPods } from './pods.ts';
+import { addPod, deleteAllPods, labPodOptions, listPods, podOptionsOn } from './pods.ts';
 import { labNodeName, registerLabNode } from './node.ts';
 import { Progress } from './progress.ts';
 import { formatMatrix, probeMatrix } from './probe.ts';
@@ -23,7 +23,24 @@ import { detachSocketLb } from '../datapath/socket-lb.ts';
 import type { Relay } from '../hubble/relay/relay-server.ts';
 import { SERVICE_CIDR_V4 } from './control-plane.ts';
 import { podCidrInfo } from '../agent/endpoint-state.ts';
-import type { LabNodeRecord } from './exec.ts';
+import type { LabNodeRecord } from './nodes-file.ts';
+import { symlinkSync } from 'node:fs';
+import type { Server } from 'node:net';
+import { APISERVER_RELAY_PORT, relayKubeconfig, startRelay as startApiRelay } from './dns.ts';
+import {
+  createUnderlay,
+  existingNodeNetns,
+  NODE_HUBBLE_PORT,
+  nodeRecord,
+  nodeSpec,
+  removeMultiNode,
+  routePodCidrs,
+  startAgentProcess,
+  stopAgentProcess,
+  waitAgentReady,
+  type RoutingMode,
+} from './multi-node.ts';
+import { UNDERLAY_ADDR, UNDERLAY_BRIDGE } from './paths.ts';
 
 const log = logger('lab');
 
@@ -101,14 +118,17 @@ async function until(what: string, cond: () => boolean, timeoutMs: number): Prom
  * `make run`'s demo: three pods in the demo namespace, the probe matrix on the backend's port
  * before any policy, then config/samples applied (real Cilium manifests) and the matrix again.
  */
-async function demo(cp: ControlPlane, agent: Agent, progress: Progress): Promise<void> {
+async function demo(cp: ControlPlane, on: Agent | MultiNodeLab, progress: Progress): Promise<void> {
+  const multi = on instanceof Agent ? undefined : on;
   const o = labPodOptions();
   const port = { port: 8080, protocol: 'TCP' as const };
   const names = ['frontend', 'backend', 'intruder'];
   await progress.step(`3 pods in namespace demo (${names.join(', ')})`, async () => {
     const ns = await cp.kubectl(['apply', '-f', join(repoRoot, 'config', 'samples', 'namespace.yaml')]);
     if (ns.code !== 0) throw new Error(`creating the demo namespace failed: ${ns.stderr}`);
-    await Promise.all(names.map((n) => addPod(o, 'demo', n, { app: n }, [port])));
+    // Across nodes: each pod on the next node, so the matrix crosses them.
+    if (multi) for (const n of names) await addPod(podOptionsOn(undefined, o), 'demo', n, { app: n }, [port]);
+    else await Promise.all(names.map((n) => addPod(o, 'demo', n, { app: n }, [port])));
   });
   const matrix = async (title: string) => {
     const m = await probeMatrix(
@@ -123,6 +143,8 @@ async function demo(cp: ControlPlane, agent: Agent, progress: Progress): Promise
   const applied = await progress.step('config/samples applied (server-side)', () => applySamples(cp));
   progress.say(indent(applied));
   await progress.step('policies in the kernel', async () => {
+    if (multi) return multi.policyTaken('CiliumNetworkPolicy', 'demo', 'frontend-to-backend', 15_000);
+    const agent = on as Agent;
     await until(
       'the agent to take CiliumNetworkPolicy demo/frontend-to-backend',
       () => agent.policyRevisions.has('CiliumNetworkPolicy/demo/frontend-to-backend'),
@@ -131,6 +153,11 @@ async function demo(cp: ControlPlane, agent: Agent, progress: Progress): Promise
     await agent.idle();
   });
   await matrix('config/samples applied: only the frontend reaches the backend, whose egress is limited too');
+  if (multi) {
+    progress.say('\nDropped flows of every node: cilium-ts observe --namespace demo --verdict DROPPED\n');
+    return;
+  }
+  const agent = on as Agent;
   // What Hubble would show, plus the rule that decided (cilium-ts observe --verdict DROPPED).
   agent.flows?.drain();
   const drops = [...(agent.flows?.ring.oldestFirst() ?? [])]
@@ -159,25 +186,31 @@ export interface RunningLab {
   relay: string;
   nodeName: string;
   nodeIP: string;
+  /** every node (one, the machine, unless --nodes N ≥ 2) */
+  nodes: LabNodeRecord[];
   shutdown: () => Promise<void>;
+}
+
+export interface LabUpOptions {
+  /** nodes (default 1: the machine itself, with the agent in-process) */
+  nodes?: number;
+  routingMode?: RoutingMode;
+  clusterPoolCidr?: string;
+  clusterPoolMaskSize?: number;
 }
 
 /** Boot the lab and return once it is ready; `shutdown` undoes everything. */
 export async function bootLab(
   p: LabPaths,
-  opts: { demo?: boolean; progress?: Progress; dns?: boolean } = {},
+  opts: { demo?: boolean; progress?: Progress; dns?: boolean } & LabUpOptions = {},
 ): Promise<RunningLab> {
+  if ((opts.nodes ?? 1) >= 2) return bootMultiNodeLab(p, { ...opts, nodes: opts.nodes! });
   const progress = opts.progress ?? new Progress();
   const other = runningPid(p);
   if (other) throw new Error(`a lab is already running (pid ${other}, ${p.dir}); stop it with 'cilium-ts lab down'`);
   // Leftovers of a lab that died without cleaning up go; the detached boot log stays.
   mkdirSync(p.dir, { recursive: true });
-  await deleteAllPods(labPodOptions()).catch(() => undefined);
-  // A crashed lab's socket-LB links are pinned under its pin root: detached before the pins go.
-  detachLabSocketLb();
-  rmSync(LAB_PIN_ROOT, { recursive: true, force: true });
-  for (const entry of readdirSync(p.dir))
-    if (join(p.dir, entry) !== p.logFile) rmSync(join(p.dir, entry), { recursive: true, force: true });
+  await cleanLeftovers(p);
   writeFileSync(p.pidFile, `${process.pid}\n`);
   // The terminal is for the person; every component's JSON events go to .lab/logs/<component>.log,
   // beside etcd's, kube-apiserver's and kube-controller-manager's.
@@ -240,8 +273,8 @@ export async function bootLab(
         config: configFrom({
           kubeconfig: started.kubeconfig,
           'health-port': '0',
-          'cluster-pool-ipv4-cidr': LAB_CLUSTER_POOL,
-          'cluster-pool-ipv4-mask-size': '24',
+          'cluster-pool-ipv4-cidr': opts.clusterPoolCidr ?? LAB_CLUSTER_POOL,
+          'cluster-pool-ipv4-mask-size': String(opts.clusterPoolMaskSize ?? 24),
         }),
       }),
     );
@@ -253,7 +286,10 @@ export async function bootLab(
     );
     const outside = await progress.step(
       'outside host',
-      () => createOutside(p, [...new Set([LAB_CLUSTER_POOL, SERVICE_CIDR_V4, ...sampleLbRanges()])]),
+      () =>
+        createOutside(p, [
+          ...new Set([opts.clusterPoolCidr ?? LAB_CLUSTER_POOL, SERVICE_CIDR_V4, ...sampleLbRanges()]),
+        ]),
       (o) => `outside host (netns ${o.netns}, ${o.address} via ${o.hostIfname})`,
     );
     // The agent on it serves the CNI plugin on the lab's socket and waits for the operator to give
@@ -315,6 +351,205 @@ export async function bootLab(
       relay: relay.address,
       nodeName,
       nodeIP,
+      nodes,
+      shutdown: () => shutdown(),
+    };
+  } catch (err) {
+    await shutdown(true);
+    throw err;
+  }
+}
+
+/** What a crashed lab (one node or several) left: pods, socket-LB links, pins, node namespaces, bridge. */
+async function cleanLeftovers(p: LabPaths): Promise<void> {
+  mkdirSync(p.dir, { recursive: true });
+  await deleteAllPods(labPodOptions()).catch(() => undefined);
+  await removeMultiNode(LAB_PIN_ROOT).catch((e: unknown) =>
+    log.warn('removing old lab nodes failed', { error: String(e) }),
+  );
+  // A crashed lab's socket-LB links are pinned under its pin root: detached before the pins go.
+  detachLabSocketLb();
+  rmSync(LAB_PIN_ROOT, { recursive: true, force: true });
+  for (const entry of readdirSync(p.dir))
+    if (join(p.dir, entry) !== p.logFile) rmSync(join(p.dir, entry), { recursive: true, force: true });
+}
+
+/** A multi-node lab as the demo and the caller see it. */
+export interface MultiNodeLab {
+  nodes: LabNodeRecord[];
+  /** resolves once every node's agent holds the policy */
+  policyTaken(kind: string, namespace: string, name: string, timeoutMs: number): Promise<void>;
+}
+
+async function policyOnEveryNode(nodes: LabNodeRecord[], key: string, timeoutMs: number): Promise<void> {
+  const { agentGet } = await import('../cli/agent-client.ts');
+  const has = async (n: LabNodeRecord) => {
+    const r = await agentGet<{ policies: Array<{ kind: string; namespace?: string; name: string }> }>(
+      '/v1/policy',
+      n.apiSocket,
+    ).catch(() => ({ policies: [] }));
+    return r.policies.some((x) => `${x.kind}/${x.namespace ?? ''}/${x.name}` === key);
+  };
+  const deadline = Date.now() + timeoutMs;
+  while (!(await Promise.all(nodes.map(has))).every(Boolean)) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for every agent to take ${key}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * `lab up --nodes N` (N ≥ 2): the control plane, webhook and operator in this process as for one
+ * node; then the underlay, one namespace and one agent process per node, the apiserver relay on the
+ * bridge address (agents and CoreDNS reach the apiserver through it), the outside host routed to
+ * the nodes, cluster DNS on node-1 and Hubble Relay with node-1's agent as its peer service.
+ */
+async function bootMultiNodeLab(
+  p: LabPaths,
+  opts: { demo?: boolean; progress?: Progress; dns?: boolean } & LabUpOptions & { nodes: number },
+): Promise<RunningLab> {
+  const progress = opts.progress ?? new Progress();
+  const other = runningPid(p);
+  if (other) throw new Error(`a lab is already running (pid ${other}, ${p.dir}); stop it with 'cilium-ts lab down'`);
+  await cleanLeftovers(p);
+  writeFileSync(p.pidFile, `${process.pid}\n`);
+  logToFiles(join(p.dir, 'logs'));
+  const pool = opts.clusterPoolCidr ?? LAB_CLUSTER_POOL;
+  const routingMode = opts.routingMode ?? 'tunnel';
+  let cp: ControlPlane | undefined;
+  let webhook: RunningWebhook | undefined;
+  let operator: RunningOperator | undefined;
+  let dns: ClusterDns | undefined;
+  let relay: Relay | undefined;
+  let apiRelay: Server | undefined;
+  let nodes: LabNodeRecord[] = [];
+  const shutdown = async (keepLog = false) => {
+    log.info('shutting down');
+    // Pods first, while their agents still answer CNI DEL; then the agents, nodes, bridge, pins.
+    await deleteAllPods(labPodOptions()).catch((e: unknown) =>
+      log.warn('removing lab pods failed', { error: String(e) }),
+    );
+    await relay?.stop();
+    await dns?.stop();
+    await Promise.all(nodes.map((n) => stopAgentProcess(n).catch(() => false)));
+    await removeOutside(p).catch((e: unknown) => log.warn('removing the outside host failed', { error: String(e) }));
+    await new Promise((r) => (apiRelay ? apiRelay.close(r) : r(undefined)));
+    await removeMultiNode(LAB_PIN_ROOT).catch((e: unknown) =>
+      log.warn('removing the lab nodes failed', { error: String(e) }),
+    );
+    removeLabCgroups();
+    rmSync(LAB_PIN_ROOT, { recursive: true, force: true });
+    await operator?.stop();
+    await webhook?.stop();
+    await cp?.stop();
+    if (!keepLog) rmSync(p.dir, { recursive: true, force: true });
+    else
+      for (const e of readdirSync(p.dir))
+        if (join(p.dir, e) !== p.logFile) rmSync(join(p.dir, e), { recursive: true, force: true });
+    log.info('lab stopped, state removed', { dir: p.dir });
+  };
+  try {
+    const started = await progress.step('control plane (etcd, kube-apiserver, kube-controller-manager)', () =>
+      startControlPlane({ dir: p.dir, keepDir: true, controllerManager: true }),
+    );
+    cp = started;
+    await progress.step(
+      'our CRDs, established',
+      () => installCrds(started, [join(repoRoot, 'crds')]),
+      (names) => `our CRDs (${names.length}), established`,
+    );
+    webhook = await progress.step('admission webhook, registered', () =>
+      runWebhook({
+        kc: loadKubeConfig(started.kubeconfig),
+        namespace: 'kube-system',
+        host: '127.0.0.1',
+        port: 0,
+        registerUrlHost: '127.0.0.1',
+      }),
+    );
+    operator = await progress.step(`operator (LB-IPAM, pod CIDRs from ${pool}, policy status, GC)`, () =>
+      runOperator({
+        config: configFrom({
+          kubeconfig: started.kubeconfig,
+          'health-port': '0',
+          'cluster-pool-ipv4-cidr': pool,
+          'cluster-pool-ipv4-mask-size': String(opts.clusterPoolMaskSize ?? 24),
+        }),
+      }),
+    );
+    const underlay = await progress.step(
+      `${opts.nodes} nodes on the underlay ${UNDERLAY_BRIDGE}`,
+      async () => {
+        const made = await createUnderlay(opts.nodes);
+        for (const n of made) await registerLabNode(started.kubeconfig, n.name, n.internalIP);
+        return made;
+      },
+      (made) =>
+        `${made.length} nodes on ${UNDERLAY_BRIDGE} (${made.map((n) => `${n.name} ${n.internalIP}`).join(', ')})`,
+    );
+    // Agents and CoreDNS reach the apiserver (on loopback) through a relay on the bridge address.
+    const api = new URL(started.server);
+    apiRelay = await startApiRelay(UNDERLAY_ADDR, APISERVER_RELAY_PORT, { host: api.hostname, port: Number(api.port) });
+    const kubeconfig = join(p.dir, 'nodes', 'kubeconfig');
+    mkdirSync(join(p.dir, 'nodes'), { recursive: true });
+    writeFileSync(kubeconfig, relayKubeconfig(started.kubeconfig, UNDERLAY_ADDR), { mode: 0o600 });
+    const specs = underlay.map((_, i) => nodeSpec(p, i + 1, { kubeconfig, labPinRoot: LAB_PIN_ROOT, routingMode }));
+    nodes = specs.map(nodeRecord);
+    writeFileSync(p.nodesFile, JSON.stringify(nodes, null, 2) + '\n');
+    const cidrs = await progress.step(
+      `agents, one process per node (${routingMode} routing)`,
+      async () => {
+        for (const n of nodes) startAgentProcess(n);
+        return Promise.all(nodes.map((n) => waitAgentReady(n, 90_000)));
+      },
+      (c) => `agents ready (${nodes.map((n, i) => `${n.name} ${c[i]}`).join(', ')})`,
+    );
+    await routePodCidrs(cidrs.map((podCidr, i) => ({ podCidr, via: nodes[i]!.internalIP })));
+    const outside = await progress.step(
+      'outside host',
+      () =>
+        createOutside(p, [...new Set([pool, SERVICE_CIDR_V4, ...sampleLbRanges()])], {
+          pool,
+          via: nodes[0]!.internalIP,
+        }),
+      (o) => `outside host (netns ${o.netns}, ${o.address}, routed to every node)`,
+    );
+    // `cilium-ts status` and the inspection commands find node-1's agent at the lab's usual place.
+    symlinkSync(nodes[0]!.apiSocket!, join(p.dir, 'agent.sock'));
+    const hubble = `${nodes[0]!.internalIP}:${NODE_HUBBLE_PORT}`;
+    writeFileSync(join(p.dir, 'hubble.addr'), `${hubble}\n`);
+    relay = await progress.step(
+      'Hubble Relay',
+      async () => {
+        const { startRelay } = await import('../hubble/relay/relay-server.ts');
+        return startRelay({ listen: '127.0.0.1:0', peerService: hubble, log: logger('hubble-relay') });
+      },
+      (r) => `Hubble Relay (${r.address}, peers from ${hubble})`,
+    );
+    writeFileSync(join(p.dir, 'relay.addr'), `${relay.address}\n`);
+    if (opts.dns !== false) {
+      dns = await progress.step(
+        'cluster DNS (CoreDNS as kube-system/coredns, Service kube-dns)',
+        () => startClusterDns(started, p, podOptionsOn(nodes[0]!.name), podCidrInfo(cidrs[0]!).routerIp, UNDERLAY_ADDR),
+        (d) => `cluster DNS (CoreDNS kube-system/coredns ${d.pod.ip} on ${nodes[0]!.name}, Service kube-dns ${d.ip})`,
+      );
+    }
+    const multi: MultiNodeLab = {
+      nodes,
+      policyTaken: (kind, ns, name, timeoutMs) => policyOnEveryNode(nodes, `${kind}/${ns}/${name}`, timeoutMs),
+    };
+    if (opts.demo) await demo(started, multi, progress);
+    else progress.say(indent(await progress.step('config/samples applied (server-side)', () => applySamples(started))));
+    writeFileSync(p.readyFile, new Date().toISOString());
+    return {
+      cp: started,
+      outside,
+      dns,
+      hubble,
+      relay: relay.address,
+      nodeName: nodes[0]!.name,
+      nodeIP: nodes[0]!.internalIP,
+      nodes,
       shutdown: () => shutdown(),
     };
   } catch (err) {
@@ -344,7 +579,12 @@ function usage(p: LabPaths, lab: RunningLab): string {
     'The lab is up.',
     `  API server    ${lab.cp.server}`,
     `  kubeconfig    ${p.kubeconfig}`,
-    `  node          ${lab.nodeName} (InternalIP ${lab.nodeIP})`,
+    ...(lab.nodes.length > 1
+      ? [
+          `  nodes         ${lab.nodes.map((n) => `${n.name} ${n.internalIP}`).join(', ')}   (cilium-ts lab node list)`,
+          `  agents        one process per node; logs ${rel(join(p.dir, 'logs'))}/agent-<node>.log`,
+        ]
+      : [`  node          ${lab.nodeName} (InternalIP ${lab.nodeIP})`]),
     `  outside host  ${lab.outside.address} (netns ${lab.outside.netns}; cilium-ts lab exec --outside -- …)`,
     `  cluster DNS   ${lab.dns ? `kube-system/kube-dns ${lab.dns.ip} (CoreDNS pod ${lab.dns.pod.ip})` : 'off (--no-dns)'}`,
     `  Hubble        ${lab.hubble}   (the agent's observer, in ${rel(join(p.dir, 'hubble.addr'))})`,
@@ -367,17 +607,22 @@ function usage(p: LabPaths, lab: RunningLab): string {
   ].join('\n');
 }
 
-export async function labUp(opts: { detach: boolean; quiet?: boolean; dns?: boolean }): Promise<number> {
+export async function labUp(opts: { detach: boolean; quiet?: boolean; dns?: boolean } & LabUpOptions): Promise<number> {
   const p = labPaths();
-  if (opts.detach) return detach(p, opts.dns !== false);
+  if (opts.detach) return detach(p, opts.dns !== false, opts);
   const progress = new Progress();
   if (!opts.quiet) progress.say(`Booting the lab in ${p.dir}\n`);
-  const lab = await bootLab(p, { demo: !opts.quiet, progress, dns: opts.dns !== false });
+  const lab = await bootLab(p, { ...opts, demo: !opts.quiet, progress, dns: opts.dns !== false });
   if (!opts.quiet) {
     await show(lab.cp, 'our CRDs, generated from crds/schemas', ['get', 'crds']);
     await show(lab.cp, 'sample policies from config/samples', ['get', 'cnp,ccnp', '-A']);
     await show(lab.cp, 'sample LB IP pool', ['get', 'ippools']);
-    await show(lab.cp, 'the node as Cilium sees it', ['get', 'ciliumnodes', '-o', 'wide']);
+    await show(lab.cp, lab.nodes.length > 1 ? 'the nodes as Cilium sees them' : 'the node as Cilium sees it', [
+      'get',
+      'ciliumnodes',
+      '-o',
+      'wide',
+    ]);
     progress.say(usage(p, lab));
   }
   await new Promise<void>((resolve) => {
@@ -390,7 +635,7 @@ export async function labUp(opts: { detach: boolean; quiet?: boolean; dns?: bool
   return 0;
 }
 
-async function detach(p: LabPaths, dns: boolean): Promise<number> {
+async function detach(p: LabPaths, dns: boolean, o: LabUpOptions): Promise<number> {
   const other = runningPid(p);
   if (other) {
     console.error(`a lab is already running (pid ${other}); kubeconfig: ${p.kubeconfig}`);
@@ -399,7 +644,18 @@ async function detach(p: LabPaths, dns: boolean): Promise<number> {
   mkdirSync(p.dir, { recursive: true });
   const logPath = p.logFile;
   const fd = openSync(logPath, 'w');
-  const args = [...process.execArgv, process.argv[1]!, 'lab', 'up', '--quiet', ...(dns ? [] : ['--no-dns'])];
+  const args = [
+    ...process.execArgv,
+    process.argv[1]!,
+    'lab',
+    'up',
+    '--quiet',
+    ...(dns ? [] : ['--no-dns']),
+    ...(o.nodes !== undefined ? ['--nodes', String(o.nodes)] : []),
+    ...(o.routingMode ? ['--routing-mode', o.routingMode] : []),
+    ...(o.clusterPoolCidr ? ['--cluster-pool-ipv4-cidr', o.clusterPoolCidr] : []),
+    ...(o.clusterPoolMaskSize !== undefined ? ['--cluster-pool-ipv4-mask-size', String(o.clusterPoolMaskSize)] : []),
+  ];
   const child = spawn(process.execPath, args, {
     detached: true,
     stdio: ['ignore', fd, fd],
@@ -409,7 +665,7 @@ async function detach(p: LabPaths, dns: boolean): Promise<number> {
   child.unref();
   let exited: number | null = null;
   child.on('exit', (code) => (exited = code ?? 1));
-  const deadline = Date.now() + 120_000;
+  const deadline = Date.now() + ((o.nodes ?? 1) >= 2 ? 240_000 : 120_000);
   while (!existsSync(p.readyFile)) {
     if (exited !== null || Date.now() > deadline) {
       console.error(
@@ -441,6 +697,8 @@ export async function labDown(): Promise<number> {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+  // A lab killed before it finished cleaning up: its nodes (agents, namespaces, bridge) go all the same.
+  if ((await existingNodeNetns()).length > 0) await removeMultiNode(LAB_PIN_ROOT);
   rmSync(p.dir, { recursive: true, force: true });
   console.log(`lab stopped (pid ${pid})`);
   return 0;

@@ -58,7 +58,16 @@ export function readOutside(p: LabPaths): OutsideHost | undefined {
  * Makes the outside host (after removing any leftover of an earlier lab). `routes`: the ranges
  * reachable through the node — the pod CIDRs and the Service and LoadBalancer ranges.
  */
-export async function createOutside(p: LabPaths, routes: string[]): Promise<OutsideHost> {
+export async function createOutside(
+  p: LabPaths,
+  routes: string[],
+  /**
+   * pool: the cluster's pod range (forwarded as the main table routes it; default 10.0.0.0/8);
+   * via: a multi-node lab's next hop for the other ranges (a node on the underlay, whose bpf_host
+   * translates Services), instead of answering them as unreachable.
+   */
+  opts: { pool?: string; via?: string } = {},
+): Promise<OutsideHost> {
   await removeOutside(p);
   await must(['netns', 'add', OUTSIDE_NETNS]);
   const inside = ['-n', OUTSIDE_NETNS];
@@ -80,7 +89,7 @@ export async function createOutside(p: LabPaths, routes: string[]): Promise<Outs
   // on this interface only, not machine-wide.
   writeFileSync(`/proc/sys/net/ipv4/conf/${OUTSIDE_HOST_IFNAME}/forwarding`, '1');
   writeFileSync(`/proc/sys/net/ipv4/conf/${OUTSIDE_HOST_IFNAME}/rp_filter`, '0');
-  await confineOutside(routes);
+  await confineOutside(routes, opts.pool ?? LAB_FORWARDED_POOL, opts.via);
   await must([...inside, 'link', 'set', 'lo', 'up']);
   await must([...inside, 'addr', 'add', `${OUTSIDE_ADDR}/${OUTSIDE_PREFIX_LEN}`, 'dev', OUTSIDE_IFNAME]);
   await must([...inside, 'link', 'set', OUTSIDE_IFNAME, 'up']);
@@ -112,12 +121,12 @@ export async function createOutside(p: LabPaths, routes: string[]): Promise<Outs
  * program translated (a Service range, a LoadBalancer pool) answers with an ICMP error on the node
  * instead of leaving through the machine's own uplink.
  */
-async function confineOutside(routes: string[]): Promise<void> {
+async function confineOutside(routes: string[], pool: string, via: string | undefined): Promise<void> {
   await unconfineOutside();
   await must(['route', 'replace', 'unreachable', 'default', 'table', OUTSIDE_TABLE]);
   for (const r of routes) {
-    const kind = r === LAB_FORWARDED_POOL ? 'throw' : 'unreachable';
-    await must(['route', 'replace', kind, r, 'table', OUTSIDE_TABLE]);
+    if (r !== pool && via) await must(['route', 'replace', r, 'via', via, 'table', OUTSIDE_TABLE]);
+    else await must(['route', 'replace', r === pool ? 'throw' : 'unreachable', r, 'table', OUTSIDE_TABLE]);
   }
   await must(['rule', 'add', 'iif', OUTSIDE_HOST_IFNAME, 'lookup', OUTSIDE_TABLE, 'pref', OUTSIDE_TABLE]);
 }

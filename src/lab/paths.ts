@@ -60,3 +60,22 @@ export const OUTSIDE_PREFIX_LEN = 30;
 export const OUTSIDE_TABLE = '2540';
 /** The cluster's pod addresses: the only range the node forwards from the outside host unchanged. */
 export const LAB_FORWARDED_POOL = '10.0.0.0/8';
+
+// --- a lab of several nodes (`lab up --nodes N`, N ≥ 2) ---
+
+/** The underlay: a bridge in the root namespace that every node's eth0 is plugged into. */
+export const UNDERLAY_BRIDGE = 'cts-underlay';
+/** The bridge's own address: the root namespace on the underlay (the apiserver relay listens here). */
+export const UNDERLAY_ADDR = '172.31.240.1';
+export const UNDERLAY_PREFIX_LEN = 24;
+/** The node's underlay interface, inside its namespace. */
+export const NODE_UNDERLAY_IFNAME = 'eth0';
+/** The per-node names and places a multi-node lab uses on the machine. */
+export const labNodeNameAt = (i: number): string => `node-${i}`;
+export const nodeUnderlayAddr = (i: number): string => `172.31.240.${10 + i}`;
+export const nodeNetns = (name: string): string => `cilium-ts-${name}`;
+/** The root-namespace end of a node's underlay veth (IFNAMSIZ: short). */
+export const nodeBridgePort = (i: number): string => `cts-n${i}`;
+/** Each node's cgroup below the lab's (socket-LB attaches there), its pods' below it. */
+export const nodeCgroup = (name: string): string => join(LAB_CGROUP, name);
+export const nodePodsCgroup = (name: string): string => join(LAB_CGROUP, name, 'pods');

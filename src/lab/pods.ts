@@ -23,6 +23,7 @@ import { ApiError, cluster, type Cluster, type Pod } from '../lib/fluent.ts';
 import { repoRoot } from '../lib/paths.ts';
 import { LAB_PODS_CGROUP, labPaths } from './paths.ts';
 import { labNodeName } from './node.ts';
+import { isMultiNode, labNodes } from './nodes-file.ts';
 import { inCgroup } from './cgroup.ts';
 import { ECHO_MARKER, echoCommand, startDetached } from './echo-server.ts';
 
@@ -48,6 +49,10 @@ export interface LabPod {
   /** pid of the pod's "container" process (the echo servers, or CoreDNS), inside the namespace */
   echoPid: number;
   createdAt: string;
+  /** multi-node labs: the node it runs on, its processes' cgroup, the node agent's CNI socket */
+  node?: string;
+  cgroup?: string;
+  cniSocket?: string;
 }
 
 export interface LabPodOptions {
@@ -63,6 +68,8 @@ export interface LabPodOptions {
   plugin?: string;
   /** the cluster DNS server (kube-dns ClusterIP): pods get it in their resolv.conf; none when unset */
   dnsServer?: string;
+  /** where the pod's processes run (default LAB_PODS_CGROUP); set for a node of a multi-node lab */
+  podsCgroup?: string;
 }
 
 /** What runs as the pod's container instead of the echo servers (CoreDNS for kube-dns). */
@@ -79,6 +86,8 @@ export interface AddPodExtras {
   container?: PodContainer;
   /** 'Default': the node's resolver, as kube-dns itself has; 'ClusterFirst' (default): the cluster's */
   dnsPolicy?: 'ClusterFirst' | 'Default';
+  /** the address to ask the node's IPAM for (CNI_ARGS IP=, as host-local honours it) */
+  ip?: string;
 }
 
 export const defaultCniConfList = join(repoRoot, 'config', 'agent', '05-cilium-ts.conflist');
@@ -97,6 +106,34 @@ export function labPodOptions(): LabPodOptions {
     stateDir: join(p.dir, 'pods'),
     cniSocket: process.env.CILIUM_TS_CNI_SOCKET ?? join(p.dir, 'cni.sock'),
     ...(dnsServer ? { dnsServer } : {}),
+  };
+}
+
+/**
+ * The options for a pod on one node. A single-node lab has one node (the machine) and keeps
+ * labPodOptions(); a multi-node lab's pod goes to `nodeName`, or else to the node with the fewest
+ * lab pods (the first such node), with that node's CNI socket and pods cgroup.
+ */
+export function podOptionsOn(nodeName?: string, base: LabPodOptions = labPodOptions()): LabPodOptions {
+  const nodes = labNodes();
+  if (!isMultiNode(nodes)) {
+    if (nodeName !== undefined && nodeName !== (base.nodeName ?? labNodeName()) && nodeName !== nodes[0]?.name)
+      throw new Error(`no lab node '${nodeName}' (nodes: ${nodes.map((n) => n.name).join(', ')})`);
+    return base;
+  }
+  let node = nodes.find((n) => n.name === nodeName);
+  if (nodeName !== undefined && !node)
+    throw new Error(`no lab node '${nodeName}' (nodes: ${nodes.map((n) => n.name).join(', ')})`);
+  if (!node) {
+    const count = new Map(nodes.map((n) => [n.name, 0]));
+    for (const p of listPods(base)) if (p.node && count.has(p.node)) count.set(p.node, count.get(p.node)! + 1);
+    node = nodes.reduce((best, n) => (count.get(n.name)! < count.get(best.name)! ? n : best));
+  }
+  return {
+    ...base,
+    nodeName: node.name,
+    cniSocket: node.cniSocket!,
+    ...(node.podsCgroup ? { podsCgroup: node.podsCgroup } : {}),
   };
 }
 
@@ -197,6 +234,7 @@ export function execCni(
   o: LabPodOptions,
   command: string,
   pod: Pick<LabPod, 'containerId' | 'netnsPath' | 'ifname' | 'namespace' | 'name' | 'uid'>,
+  requestedIp?: string,
 ): Promise<CniCallResult> {
   const list = JSON.parse(readFileSync(o.cniConfList ?? defaultCniConfList, 'utf8')) as {
     cniVersion: string;
@@ -212,7 +250,7 @@ export function execCni(
     CNI_NETNS: pod.netnsPath,
     CNI_IFNAME: pod.ifname,
     CNI_PATH: join(plugin, '..'),
-    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name};K8S_POD_INFRA_CONTAINER_ID=${pod.containerId};K8S_POD_UID=${pod.uid}`,
+    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name};K8S_POD_INFRA_CONTAINER_ID=${pod.containerId};K8S_POD_UID=${pod.uid}${requestedIp ? `;IP=${requestedIp}` : ''}`,
   };
   return new Promise((resolve, reject) => {
     const child = spawn(plugin, [], { env, stdio: ['pipe', 'pipe', 'inherit'] });
@@ -252,7 +290,7 @@ async function startContainer(
   mkdirSync(o.stateDir, { recursive: true });
   const logFile = join(o.stateDir, `${pod.namespace}_${pod.name}.log`);
   const command = container?.command ?? echoCommand(`${pod.namespace}/${pod.name}`, ports);
-  const argv = inCgroup(LAB_PODS_CGROUP, ['ip', 'netns', 'exec', pod.netns, ...command]);
+  const argv = inCgroup(o.podsCgroup ?? LAB_PODS_CGROUP, ['ip', 'netns', 'exec', pod.netns, ...command]);
   const what = `the ${container ? container.name : 'echo servers'} in ${pod.netns}`;
   return container
     ? startDetached(argv, logFile, { ready: () => container.ready(pod.netns), what, timeoutMs: 60_000 })
@@ -414,7 +452,7 @@ export async function addPod(
       netnsPath: `/var/run/netns/${netns}`,
       ifname: 'eth0',
     };
-    const res = await execCni(o, 'ADD', draft);
+    const res = await execCni(o, 'ADD', draft, extras.ip);
     undo.push(() => execCni(o, 'DEL', draft));
     if (res.code !== 0) throw cniFailure('ADD', res);
     const ips = (res.parsed?.ips ?? []) as Array<{ address: string }>;
@@ -426,7 +464,8 @@ export async function addPod(
     }
     const echoPid = await startContainer(o, { namespace, name, netns }, ports, extras.container);
     undo.push(() => killEcho(echoPid, draft.netnsPath));
-    const pod: LabPod = { ...draft, labels, ports, netns, ip, echoPid, createdAt: new Date().toISOString() };
+    const placed = o.podsCgroup ? { node: nodeName, cgroup: o.podsCgroup, cniSocket: o.cniSocket } : {};
+    const pod: LabPod = { ...draft, labels, ports, netns, ip, echoPid, createdAt: new Date().toISOString(), ...placed };
     mkdirSync(o.stateDir, { recursive: true });
     writeFileSync(recordPath(o, namespace, name), JSON.stringify(pod, null, 2) + '\n');
     undo.push(() => rmSync(recordPath(o, namespace, name), { force: true }));
@@ -466,7 +505,7 @@ export async function deletePod(
   };
   if (pod) {
     await attempt(async () => {
-      const res = await execCni(o, 'DEL', pod);
+      const res = await execCni({ ...o, cniSocket: pod.cniSocket ?? o.cniSocket }, 'DEL', pod);
       if (res.code !== 0) throw cniFailure('DEL', res);
     });
     killEcho(pod.echoPid, pod.netnsPath);
@@ -495,6 +534,7 @@ export async function deleteAllPods(o: LabPodOptions): Promise<number> {
 // --- the command line ---
 
 const podUsage = `usage: cilium-ts lab pod add NAMESPACE/NAME [--labels k=v,...] [--ports 80/TCP,81/UDP,NAME=81/UDP,...]
+                                          [--node NAME] [--ip ADDR]
        cilium-ts lab pod delete NAMESPACE/NAME
        cilium-ts lab pod list [-o text|json]
 `;
@@ -508,6 +548,8 @@ export async function labPodCommand(args: string[]): Promise<number> {
       labels: { type: 'string', short: 'l', default: '' },
       ports: { type: 'string' },
       output: { type: 'string', short: 'o', default: 'text' },
+      node: { type: 'string' },
+      ip: { type: 'string' },
     },
   });
   const o = labPodOptions();
@@ -517,8 +559,9 @@ export async function labPodCommand(args: string[]): Promise<number> {
       process.stdout.write(JSON.stringify(pods, null, 2) + '\n');
       return 0;
     }
+    const withNode = pods.some((p) => p.node !== undefined);
     const rows = [
-      ['NAMESPACE/NAME', 'IP', 'PORTS', 'LABELS', 'NETNS'],
+      ['NAMESPACE/NAME', 'IP', 'PORTS', 'LABELS', 'NETNS', ...(withNode ? ['NODE'] : [])],
       ...pods.map((p) => [
         `${p.namespace}/${p.name}`,
         p.ip,
@@ -527,6 +570,7 @@ export async function labPodCommand(args: string[]): Promise<number> {
           .map(([k, v]) => `${k}=${v}`)
           .join(','),
         p.netns,
+        ...(withNode ? [p.node ?? ''] : []),
       ]),
     ];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -547,8 +591,11 @@ export async function labPodCommand(args: string[]): Promise<number> {
       return existed ? 0 : 1;
     }
     const ports = values.ports === undefined ? DEFAULT_PORTS : parsePorts(values.ports);
-    const pod = await addPod(o, namespace, name, parseLabels(values.labels), ports);
-    console.log(`pod ${namespace}/${name} running: ${pod.ip} (netns ${pod.netns})`);
+    const on = podOptionsOn(values.node, o);
+    const extras = values.ip ? { ip: values.ip } : {};
+    const pod = await addPod(on, namespace, name, parseLabels(values.labels), ports, extras);
+    const where = pod.node ? `, node ${pod.node}` : '';
+    console.log(`pod ${namespace}/${name} running: ${pod.ip} (netns ${pod.netns}${where})`);
     return 0;
   }
   process.stderr.write(podUsage);

@@ -12,6 +12,7 @@ import { isIPv4 } from 'node:net';
 import { parseArgs } from 'node:util';
 import { cluster } from '../lib/fluent.ts';
 import { inCgroup } from './cgroup.ts';
+import { labNodes } from './nodes-file.ts';
 import { LAB_CGROUP, LAB_PODS_CGROUP, OUTSIDE_ADDR, OUTSIDE_NETNS } from './paths.ts';
 import { labPodOptions, listPods, parsePodRef, readPod, type LabPod, type LabPodOptions } from './pods.ts';
 
@@ -90,14 +91,14 @@ export interface ProbeSource {
 
 /** Probes every target from a lab pod; returns one verdict (reachable or not) per target. */
 export async function probeFrom(
-  from: Pick<LabPod, 'netns'>,
+  from: Pick<LabPod, 'netns' | 'cgroup'>,
   targets: string[],
   port: number,
   protocol: ProbeProtocol,
   timeoutMs = DEFAULT_PROBE_TIMEOUT_MS,
 ): Promise<boolean[]> {
   const answers = await probeAnswers(
-    { netns: from.netns, cgroup: LAB_PODS_CGROUP },
+    { netns: from.netns, cgroup: from.cgroup ?? LAB_PODS_CGROUP },
     targets,
     port,
     protocol,
@@ -189,11 +190,20 @@ function requirePod(o: LabPodOptions, ref: string): LabPod {
   return pod;
 }
 
-/** FROM: `outside` (the outside host), `node` (a host process of the lab's node) or a pod `NS/POD`. */
+/**
+ * FROM: `outside` (the outside host), `node` (a host process of the lab's node; of its first node
+ * in a multi-node lab), `node:NAME` (of that node) or a pod `NS/POD`.
+ */
 export function probeSource(o: LabPodOptions, ref: string): ProbeSource {
   if (ref === 'outside') return { netns: OUTSIDE_NETNS };
-  if (ref === 'node') return { netns: undefined, cgroup: LAB_CGROUP };
-  return { netns: requirePod(o, ref).netns, cgroup: LAB_PODS_CGROUP };
+  if (ref === 'node' || ref.startsWith('node:')) {
+    const nodes = labNodes();
+    const node = ref === 'node' ? nodes[0] : nodes.find((n) => n.name === ref.slice(5));
+    if (!node) throw new Error(`no lab node '${ref.slice(5)}' (nodes: ${nodes.map((n) => n.name).join(', ')})`);
+    return { netns: node.netns, cgroup: node.cgroup ?? LAB_CGROUP };
+  }
+  const pod = requirePod(o, ref);
+  return { netns: pod.netns, cgroup: pod.cgroup ?? LAB_PODS_CGROUP };
 }
 
 /** TO: an IPv4 address, a Service `svc:NS/NAME` (its ClusterIP, from the apiserver), `outside` or a pod `NS/POD`. */
@@ -214,7 +224,7 @@ export async function probeTarget(o: LabPodOptions, ref: string): Promise<string
 
 const probeUsage = `usage: cilium-ts lab probe FROM TO --port N [--protocol TCP|UDP|ICMP] [--timeout MS] [-o text|json]
        cilium-ts lab probe --all --port N [--protocol TCP|UDP|ICMP] [--timeout MS] [-o text|json]
-  FROM: NAMESPACE/POD, outside (the outside host) or node (a host process of the lab's node)
+  FROM: NAMESPACE/POD, outside (the outside host), node or node:NAME (a host process of a lab node)
   TO:   NAMESPACE/POD, svc:NAMESPACE/NAME (the Service's ClusterIP), outside or an IPv4 address
   Prints allowed or denied (exit 0 or 1); who answered (namespace/name, outside) goes to stderr,
   and with -o json: {from, to, address, port, protocol, allowed, answeredBy}.

@@ -294,6 +294,17 @@ export function cidrIdentityLabels(prefix: string | Prefix): LabelSet {
   };
 }
 
+/**
+ * The labels of a remote node's own identity (Cilium's node-selector labels): reserved:remote-node,
+ * so the `remote-node` entity keeps matching it, and the node's Kubernetes labels with source node.
+ */
+export function nodeIdentityLabels(labels: Readonly<Record<string, string | undefined>> | undefined): LabelSet {
+  return {
+    [`${LabelSource.RESERVED}:${reservedIdentityNames[ReservedIdentity.REMOTE_NODE]}`]: '',
+    ...fromKubernetesLabels(labels, LabelSource.NODE),
+  };
+}
+
 /** The prefix of a CIDR identity's labels, if it is one. */
 export function cidrOfLabels(set: LabelSet): Prefix | undefined {
   for (const sk of Object.keys(set)) {

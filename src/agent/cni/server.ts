@@ -19,6 +19,7 @@ import {
   nextFreeEndpointId,
   nextFreeIp,
   podCidrInfo,
+  requestedIpProblem,
   type EndpointRecord,
   type EndpointState,
   type PodCidrInfo,
@@ -296,7 +297,10 @@ export class CniServer {
       rec = existing;
       rec.netns = req.netns;
     } else {
-      const ip = nextFreeIp(this.state, cidr);
+      const wanted = req.args.IP?.split('/')[0];
+      const problem = wanted ? requestedIpProblem(this.state, cidr, wanted) : undefined;
+      if (problem) throw new CniError(CniErrorCode.INVALID_CONFIG, problem);
+      const ip = wanted ?? nextFreeIp(this.state, cidr);
       if (!ip) throw new CniError(CniErrorCode.IPAM_EXHAUSTED, `the pod CIDR ${cidr.cidr} has no free address`);
       const epId = nextFreeEndpointId(this.state);
       if (epId === undefined) throw new CniError(CniErrorCode.IPAM_EXHAUSTED, 'no free endpoint id on this node');

@@ -40,3 +40,11 @@ export const CLUSTER_IDENTITY_MIN = 256;
 export const CLUSTER_IDENTITY_MAX = 65535;
 /** Identities allocated by a node for itself only (CIDR identities) carry this bit (1 << 24). */
 export const LOCAL_IDENTITY_FLAG = 0x01000000;
+/**
+ * Per-node identities of remote nodes carry this scope (Cilium's IdentityScopeRemoteNode, 2 << 24):
+ * each agent allocates them for itself from the nodes' labels, so `toNodes`/`fromNodes` with a node
+ * selector open one node while the `remote-node` entity (their reserved:remote-node label) matches all.
+ */
+export const REMOTE_NODE_IDENTITY_SCOPE = 0x02000000;
+/** The scope bits of an identity (Cilium's IdentityScopeMask). */
+export const IDENTITY_SCOPE_MASK = 0xff000000;
