@@ -200,12 +200,15 @@ export interface LabUpOptions {
 }
 
 /** Boot the lab and return once it is ready; `shutdown` undoes everything. */
-export async function bootLab(
-  p: LabPaths,
-  opts: { demo?: boolean; progress?: Progress; dns?: boolean } & LabUpOptions = {},
-): Promise<RunningLab> {
-  if ((opts.nodes ?? 1) >= 2) return bootMultiNodeLab(p, { ...opts, nodes: opts.nodes! });
-  const progress = opts.progress ?? new Progress();
+/** What every lab runs in the root namespace, whatever its nodes: filled as each piece starts. */
+interface LabCore {
+  cp?: ControlPlane;
+  webhook?: RunningWebhook;
+  operator?: RunningOperator;
+}
+
+/** Refuses a second lab, clears a crashed one's leftovers, claims the folder, logs to .lab/logs. */
+async function claimLab(p: LabPaths): Promise<void> {
   const other = runningPid(p);
   if (other) throw new Error(`a lab is already running (pid ${other}, ${p.dir}); stop it with 'cilium-ts lab down'`);
   // Leftovers of a lab that died without cleaning up go; the detached boot log stays.
@@ -215,9 +218,69 @@ export async function bootLab(
   // The terminal is for the person; every component's JSON events go to .lab/logs/<component>.log,
   // beside etcd's, kube-apiserver's and kube-controller-manager's.
   logToFiles(join(p.dir, 'logs'));
-  let cp: ControlPlane | undefined;
-  let webhook: RunningWebhook | undefined;
-  let operator: RunningOperator | undefined;
+}
+
+/** The control plane, our CRDs, the admission webhook and the operator, each a timed step. */
+async function startCore(
+  p: LabPaths,
+  progress: Progress,
+  core: LabCore,
+  pool: string,
+  maskSize: number,
+): Promise<ControlPlane> {
+  const started = await progress.step('control plane (etcd, kube-apiserver, kube-controller-manager)', () =>
+    startControlPlane({ dir: p.dir, keepDir: true, controllerManager: true }),
+  );
+  core.cp = started;
+  await progress.step(
+    'our CRDs, established',
+    () => installCrds(started, [join(repoRoot, 'crds')]),
+    (names) => `our CRDs (${names.length}), established`,
+  );
+  // The admission webhook, registered by URL: from here on every policy is validated, samples too.
+  core.webhook = await progress.step('admission webhook, registered', () =>
+    runWebhook({
+      kc: loadKubeConfig(started.kubeconfig),
+      namespace: 'kube-system',
+      host: '127.0.0.1',
+      port: 0,
+      registerUrlHost: '127.0.0.1',
+    }),
+  );
+  // The operator, in-process, configured as config/operator/configmap.yaml configures it in a cluster.
+  core.operator = await progress.step(`operator (LB-IPAM, pod CIDRs from ${pool}, policy status, GC)`, () =>
+    runOperator({
+      config: configFrom({
+        kubeconfig: started.kubeconfig,
+        'health-port': '0',
+        'cluster-pool-ipv4-cidr': pool,
+        'cluster-pool-ipv4-mask-size': String(maskSize),
+      }),
+    }),
+  );
+  return started;
+}
+
+/** Stops what startCore started and removes the lab's folder (a failed boot keeps its log, which says why). */
+async function stopCore(p: LabPaths, core: LabCore, keepLog: boolean): Promise<void> {
+  await core.operator?.stop();
+  await core.webhook?.stop();
+  await core.cp?.stop();
+  if (!keepLog) rmSync(p.dir, { recursive: true, force: true });
+  else
+    for (const e of readdirSync(p.dir))
+      if (join(p.dir, e) !== p.logFile) rmSync(join(p.dir, e), { recursive: true, force: true });
+  log.info('lab stopped, state removed', { dir: p.dir });
+}
+
+export async function bootLab(
+  p: LabPaths,
+  opts: { demo?: boolean; progress?: Progress; dns?: boolean } & LabUpOptions = {},
+): Promise<RunningLab> {
+  if ((opts.nodes ?? 1) >= 2) return bootMultiNodeLab(p, { ...opts, nodes: opts.nodes! });
+  const progress = opts.progress ?? new Progress();
+  await claimLab(p);
+  const core: LabCore = {};
   let agent: Agent | undefined;
   let dns: ClusterDns | undefined;
   let relay: Relay | undefined;
@@ -237,46 +300,15 @@ export async function bootLab(
     removeLabCgroups();
     await agent?.stop();
     rmSync(LAB_PIN_ROOT, { recursive: true, force: true });
-    await operator?.stop();
-    await webhook?.stop();
-    await cp?.stop();
-    if (!keepLog) rmSync(p.dir, { recursive: true, force: true });
-    // A failed boot keeps the detached boot's log, which says why.
-    else
-      for (const e of readdirSync(p.dir))
-        if (join(p.dir, e) !== p.logFile) rmSync(join(p.dir, e), { recursive: true, force: true });
-    log.info('lab stopped, state removed', { dir: p.dir });
+    await stopCore(p, core, keepLog);
   };
   try {
-    const started = await progress.step('control plane (etcd, kube-apiserver, kube-controller-manager)', () =>
-      startControlPlane({ dir: p.dir, keepDir: true, controllerManager: true }),
-    );
-    cp = started;
-    await progress.step(
-      'our CRDs, established',
-      () => installCrds(started, [join(repoRoot, 'crds')]),
-      (names) => `our CRDs (${names.length}), established`,
-    );
-    // The admission webhook, registered by URL: from here on every policy is validated, samples too.
-    webhook = await progress.step('admission webhook, registered', () =>
-      runWebhook({
-        kc: loadKubeConfig(started.kubeconfig),
-        namespace: 'kube-system',
-        host: '127.0.0.1',
-        port: 0,
-        registerUrlHost: '127.0.0.1',
-      }),
-    );
-    // The operator, in-process, configured as config/operator/configmap.yaml configures it in a cluster.
-    operator = await progress.step('operator (LB-IPAM, pod CIDRs from 10.0.0.0/8, policy status, GC)', () =>
-      runOperator({
-        config: configFrom({
-          kubeconfig: started.kubeconfig,
-          'health-port': '0',
-          'cluster-pool-ipv4-cidr': opts.clusterPoolCidr ?? LAB_CLUSTER_POOL,
-          'cluster-pool-ipv4-mask-size': String(opts.clusterPoolMaskSize ?? 24),
-        }),
-      }),
+    const started = await startCore(
+      p,
+      progress,
+      core,
+      opts.clusterPoolCidr ?? LAB_CLUSTER_POOL,
+      opts.clusterPoolMaskSize ?? 24,
     );
     const nodeName = labNodeName();
     const nodeIP = await progress.step(
@@ -409,16 +441,10 @@ async function bootMultiNodeLab(
   opts: { demo?: boolean; progress?: Progress; dns?: boolean } & LabUpOptions & { nodes: number },
 ): Promise<RunningLab> {
   const progress = opts.progress ?? new Progress();
-  const other = runningPid(p);
-  if (other) throw new Error(`a lab is already running (pid ${other}, ${p.dir}); stop it with 'cilium-ts lab down'`);
-  await cleanLeftovers(p);
-  writeFileSync(p.pidFile, `${process.pid}\n`);
-  logToFiles(join(p.dir, 'logs'));
+  await claimLab(p);
   const pool = opts.clusterPoolCidr ?? LAB_CLUSTER_POOL;
   const routingMode = opts.routingMode ?? 'tunnel';
-  let cp: ControlPlane | undefined;
-  let webhook: RunningWebhook | undefined;
-  let operator: RunningOperator | undefined;
+  const core: LabCore = {};
   let dns: ClusterDns | undefined;
   let relay: Relay | undefined;
   let apiRelay: Server | undefined;
@@ -439,44 +465,10 @@ async function bootMultiNodeLab(
     );
     removeLabCgroups();
     rmSync(LAB_PIN_ROOT, { recursive: true, force: true });
-    await operator?.stop();
-    await webhook?.stop();
-    await cp?.stop();
-    if (!keepLog) rmSync(p.dir, { recursive: true, force: true });
-    else
-      for (const e of readdirSync(p.dir))
-        if (join(p.dir, e) !== p.logFile) rmSync(join(p.dir, e), { recursive: true, force: true });
-    log.info('lab stopped, state removed', { dir: p.dir });
+    await stopCore(p, core, keepLog);
   };
   try {
-    const started = await progress.step('control plane (etcd, kube-apiserver, kube-controller-manager)', () =>
-      startControlPlane({ dir: p.dir, keepDir: true, controllerManager: true }),
-    );
-    cp = started;
-    await progress.step(
-      'our CRDs, established',
-      () => installCrds(started, [join(repoRoot, 'crds')]),
-      (names) => `our CRDs (${names.length}), established`,
-    );
-    webhook = await progress.step('admission webhook, registered', () =>
-      runWebhook({
-        kc: loadKubeConfig(started.kubeconfig),
-        namespace: 'kube-system',
-        host: '127.0.0.1',
-        port: 0,
-        registerUrlHost: '127.0.0.1',
-      }),
-    );
-    operator = await progress.step(`operator (LB-IPAM, pod CIDRs from ${pool}, policy status, GC)`, () =>
-      runOperator({
-        config: configFrom({
-          kubeconfig: started.kubeconfig,
-          'health-port': '0',
-          'cluster-pool-ipv4-cidr': pool,
-          'cluster-pool-ipv4-mask-size': String(opts.clusterPoolMaskSize ?? 24),
-        }),
-      }),
-    );
+    const started = await startCore(p, progress, core, pool, opts.clusterPoolMaskSize ?? 24);
     const underlay = await progress.step(
       `${opts.nodes} nodes on the underlay ${UNDERLAY_BRIDGE}`,
       async () => {
