@@ -1,7 +1,7 @@
 // The services part's pure glue: the service table's entries plus the ids known so far → the
 // LbService list the datapath writer takes; the ids read back from the pinned maps after a restart;
 // this node's addresses from its Node object; what `cilium-ts status` calls the features in use.
-import type { LbService } from '../datapath/lb.ts';
+import type { LbBackend, LbService } from '../datapath/lb.ts';
 import {
   allocateBackendIds,
   allocateServiceIds,
@@ -44,21 +44,7 @@ export function planLbServices(entries: readonly ServiceEntry[], previous: LbIds
   for (const e of entries) {
     const id = svc.ids.get(frontendKey(e.frontend));
     if (id === undefined) continue;
-    const backends = e.backends.flatMap((b) => {
-      const bid = be.ids.get(backendKey(b));
-      return bid === undefined
-        ? []
-        : [{ id: bid, address: b.address, port: b.port, protocol: b.protocol, state: b.state }];
-    });
-    services.push({
-      id,
-      frontend: { ...e.frontend },
-      backends,
-      ...(e.sessionAffinityTimeoutSec !== undefined ? { affinityTimeoutSec: e.sessionAffinityTimeoutSec } : {}),
-      sourceRanges: [...e.sourceRanges],
-      externalTrafficLocal: e.externalTrafficLocal,
-      internalTrafficLocal: e.internalTrafficLocal,
-    });
+    services.push(lbServiceOf(e, id, be.ids));
   }
   return { services, ids: { services: svc.ids, backends: be.ids }, exhausted: [...svc.exhausted, ...be.exhausted] };
 }
@@ -105,4 +91,23 @@ export function featuresInUse(services: readonly LbService[], socketLB: boolean)
   }
   if (socketLB) used.add('SocketLB');
   return FEATURE_ORDER.filter((f) => used.has(f));
+}
+
+/** One entry numbered: the LbService the writer takes . */
+export function lbServiceOf(e: ServiceEntry, id: number, backendIds: ReadonlyMap<string, number>): LbService {
+  const backends: LbBackend[] = e.backends.flatMap((b) => {
+    const bid = backendIds.get(backendKey(b));
+    return bid === undefined
+      ? []
+      : [{ id: bid, address: b.address, port: b.port, protocol: b.protocol, state: b.state }];
+  });
+  return {
+    id,
+    frontend: { ...e.frontend },
+    backends,
+    ...(e.sessionAffinityTimeoutSec !== undefined ? { affinityTimeoutSec: e.sessionAffinityTimeoutSec } : {}),
+    sourceRanges: [...e.sourceRanges],
+    externalTrafficLocal: e.externalTrafficLocal,
+    internalTrafficLocal: e.internalTrafficLocal,
+  };
 }

@@ -3,7 +3,7 @@
 // Ids follow allocateIds' rules step by step: a kept key keeps its id, keys gone free theirs at once,
 // new keys (sorted) take the lowest free ids — so a sequence of updates numbers the same way as
 // planLbServices would on each step's full table.
-import type { LbBackend, LbService } from '../datapath/lb.ts';
+import type { LbService } from '../datapath/lb.ts';
 import {
   BACKEND_ID_RANGE,
   backendKey,
@@ -13,7 +13,7 @@ import {
   type ServiceEntry,
 } from '../services/index.ts';
 import type { TableChanges } from '../services/incremental.ts';
-import type { LbIds } from './lb-services.ts';
+import { lbServiceOf, type LbIds } from './lb-services.ts';
 
 /** Free ids of a range, lowest first: a min-heap of freed ids under a high-water mark. */
 export class IdPool {
@@ -221,23 +221,4 @@ export class LbServiceCache {
       this.#unlisted.add(bk);
     }
   }
-}
-
-/** One entry numbered: the LbService the writer takes (as planLbServices builds it). */
-export function lbServiceOf(e: ServiceEntry, id: number, backendIds: ReadonlyMap<string, number>): LbService {
-  const backends: LbBackend[] = e.backends.flatMap((b) => {
-    const bid = backendIds.get(backendKey(b));
-    return bid === undefined
-      ? []
-      : [{ id: bid, address: b.address, port: b.port, protocol: b.protocol, state: b.state }];
-  });
-  return {
-    id,
-    frontend: { ...e.frontend },
-    backends,
-    ...(e.sessionAffinityTimeoutSec !== undefined ? { affinityTimeoutSec: e.sessionAffinityTimeoutSec } : {}),
-    sourceRanges: [...e.sourceRanges],
-    externalTrafficLocal: e.externalTrafficLocal,
-    internalTrafficLocal: e.internalTrafficLocal,
-  };
 }
