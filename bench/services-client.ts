@@ -69,19 +69,44 @@ async function latency(c: LatencyCmd): Promise<void> {
 function rate(c: RateCmd): Promise<void> {
   return new Promise((resolve) => {
     const end = Date.now() + c.seconds * 1000;
+    const open = new Set<Socket>();
     let ok = 0,
       failed = 0,
       running = 0,
-      next = 0;
+      next = 0,
+      done = false;
+    const finish = (stuck: number): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(hard);
+      reply({ count: ok, failed, stuck, seconds: c.seconds });
+      resolve();
+    };
+    // A connection that neither completes nor closes (it should not happen: each has a 1 s idle timeout)
+    // cannot hold the answer back: 3 s past the end the loop reports and drops what is still open.
+    const hard = setTimeout(
+      () => {
+        const stuck = open.size;
+        for (const s of open) s.destroy();
+        finish(stuck);
+      },
+      c.seconds * 1000 + 3000,
+    );
     const one = (): void => {
+      if (done) return;
       if (Date.now() > end) {
-        if (--running === 0) {
-          reply({ count: ok, failed, seconds: c.seconds });
-          resolve();
-        }
+        if (--running === 0) finish(0);
         return;
       }
-      const s = connect({ host: c.targets[next++ % c.targets.length]!, port: c.port });
+      let s: Socket;
+      try {
+        s = connect({ host: c.targets[next++ % c.targets.length]!, port: c.port });
+      } catch {
+        failed++;
+        setImmediate(one);
+        return;
+      }
+      open.add(s);
       let counted = false;
       s.setTimeout(1000, () => s.destroy());
       s.once('data', () => {
@@ -90,6 +115,7 @@ function rate(c: RateCmd): Promise<void> {
         s.destroy();
       });
       s.once('close', () => {
+        open.delete(s);
         if (!counted) failed++;
         one();
       });

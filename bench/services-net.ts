@@ -227,6 +227,8 @@ export interface LatencyResult {
 export interface RateResult {
   count: number;
   failed: number;
+  /** connections still open at the hard stop (3 s past the end), dropped */
+  stuck: number;
   seconds: number;
 }
 export interface ReachResult {
@@ -273,13 +275,23 @@ export class Client {
     const l = this.#lines.shift();
     if (l !== undefined) return Promise.resolve(JSON.parse(l));
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.#waiter = undefined;
-        reject(new Error(`client ${this.name}: no answer in ${timeoutMs} ms`));
-      }, timeoutMs);
+      let settled = false;
+      // After a long pause of this process's event loop the timer and the answer are both due: the
+      // timer runs first, so the rejection waits one turn for input already there.
+      const t = setTimeout(
+        () =>
+          setImmediate(() => {
+            if (settled) return;
+            settled = true;
+            this.#waiter = undefined;
+            reject(new Error(`client ${this.name}: no answer in ${timeoutMs} ms`));
+          }),
+        timeoutMs,
+      );
       const onExit = () => reject(new Error(`client ${this.name} exited`));
       this.#proc.once('exit', onExit);
       this.#waiter = (line) => {
+        settled = true;
         clearTimeout(t);
         this.#proc.off('exit', onExit);
         resolve(JSON.parse(line));

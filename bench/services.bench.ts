@@ -19,6 +19,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { CoreV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
@@ -58,6 +59,9 @@ const NS = 'bench';
 const SVC_PORT = 80;
 
 const started = performance.now();
+// The agent runs in this process: a long pause of its event loop shows in the measurements.
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
 const log = logger('bench-services');
 const tag = process.pid % 100_000;
 
@@ -372,19 +376,25 @@ try {
     const results = new Map<string, Omit<Row, 'reach' | 'reachFailed' | 'mem'>>();
     for (const s of active) {
       checkDeadline(`measuring ${s.name} at ${size}`);
+      loopDelay.reset();
       await s.client.latency(targets.slice(0, 20), SVC_PORT); // warm-up: JIT, neighbour entries
       const lat = await s.client.latency(targets, SVC_PORT);
-      const rate = await s.client.rate(targets, SVC_PORT, RATE_SECONDS, 4);
+      // A failed step is a row that says so, not a run without a table.
+      const rate = await s.client.rate(targets, SVC_PORT, RATE_SECONDS, 4).catch((e: Error) => e);
+      const errors = Object.entries(lat.errors).map(([k, v]) => `${k}:${v}`);
+      if (rate instanceof Error) errors.push(`conn/s step: ${rate.message}`);
+      else if (rate.stuck) errors.push(`conn/s: ${rate.stuck} connections stuck`);
+      const stall = loopDelay.max / 1e6;
+      if (stall > 1000) errors.push(`bench event loop paused up to ${fmt(stall)} ms`);
+      log.info('measured', { size, side: s.name, eventLoopMaxMs: Math.round(stall) });
       results.set(s.name, {
         size,
         side: s.name,
         converge: converge.get(s.name) ?? NaN,
         p50: quantile(lat.us, 0.5),
         p99: quantile(lat.us, 0.99),
-        errors: Object.entries(lat.errors)
-          .map(([k, v]) => `${k}:${v}`)
-          .join(' '),
-        cps: rate.count / rate.seconds,
+        errors: errors.join(' '),
+        cps: rate instanceof Error ? NaN : rate.count / rate.seconds,
       });
     }
 

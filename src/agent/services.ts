@@ -56,6 +56,8 @@ export class ServicesPart implements AgentPart, ServiceSource {
   #ids: LbIds = { services: new Map(), backends: new Map() };
   /** what the last successful sync wrote (= what the kernel holds), by rev-NAT id */
   #synced = new Map<number, ServiceInfo>();
+  /** #synced by frontend address|port|protocol, built on the first lookup after a change (flows ask per event) */
+  #byFrontend: Map<string, ServiceInfo> | undefined;
   /** every frontend written (undefined: ask the cache) */
   #lbServices: readonly LbService[] | undefined = [];
   #timer: NodeJS.Timeout | undefined;
@@ -106,6 +108,7 @@ export class ServicesPart implements AgentPart, ServiceSource {
     const restored = this.#o.lb().restore();
     this.#ids = idsFromRestored(restored);
     this.#synced = new Map(restored.map((s) => [s.id, infoOf(s, undefined)]));
+    this.#byFrontend = undefined;
     this.#lbServices = restored;
     this.#o.log.info('service maps restored', { frontends: restored.length, backends: this.#ids.backends.size });
     this.#running = true;
@@ -159,6 +162,7 @@ export class ServicesPart implements AgentPart, ServiceSource {
     }
     for (const s of c.remove) this.#synced.delete(s.id);
     for (const s of c.upsert) this.#synced.set(s.id, infoOf(s, namesOf(cache.entry(frontendKey(s.frontend)))));
+    this.#byFrontend = undefined;
     this.#lbServices = undefined;
     if (r.added || r.changed || r.removed) this.#o.log.debug('service maps synced', { ...r });
     return r;
@@ -180,6 +184,7 @@ export class ServicesPart implements AgentPart, ServiceSource {
     const r = lb.sync(plan.services);
     const byKey = new Map(entries.map((e) => [frontendKey(e.frontend), e]));
     this.#synced = new Map(plan.services.map((s) => [s.id, infoOf(s, namesOf(byKey.get(frontendKey(s.frontend))))]));
+    this.#byFrontend = undefined;
     this.#lbServices = plan.services;
     if (r.added || r.changed || r.removed) {
       this.#o.log.debug('service maps synced', { ...r, conflicts: conflicts.length });
@@ -205,6 +210,7 @@ export class ServicesPart implements AgentPart, ServiceSource {
     const r = lb.sync(plan.services);
     const byKey = new Map(entries.map((e) => [frontendKey(e.frontend), e]));
     this.#synced = new Map(plan.services.map((s) => [s.id, infoOf(s, namesOf(byKey.get(frontendKey(s.frontend))))]));
+    this.#byFrontend = undefined;
     this.#lbServices = plan.services;
     this.#table = table;
     this.#cache = new LbServiceCache(entries, plan.services, plan.ids);
@@ -244,14 +250,17 @@ export class ServicesPart implements AgentPart, ServiceSource {
   }
 
   serviceByFrontend(address: string, port: number, protocol: string): ServiceInfo | undefined {
-    let found: ServiceInfo | undefined;
-    for (const s of this.#synced.values()) {
-      const f = s.frontend;
-      if (f.address !== address || f.port !== port || f.protocol !== protocol) continue;
-      if (f.scope === 'external') return s;
-      found ??= s;
+    if (!this.#byFrontend) {
+      // One entry per address, port and protocol: an external-scope frontend wins over the internal one.
+      const index = new Map<string, ServiceInfo>();
+      for (const s of this.#synced.values()) {
+        const key = `${s.frontend.address}|${s.frontend.port}|${s.frontend.protocol}`;
+        const had = index.get(key);
+        if (!had || (s.frontend.scope === 'external' && had.frontend.scope !== 'external')) index.set(key, s);
+      }
+      this.#byFrontend = index;
     }
-    return found;
+    return this.#byFrontend.get(`${address}|${port}|${protocol}`);
   }
 
   kubeProxyReplacement(): KubeProxyReplacementStatus {

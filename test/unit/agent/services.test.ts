@@ -239,3 +239,22 @@ test('a failing sync is retried with backoff, shows in status and counts in the 
   assert.match(await registry.metrics(), /cilium_ts_service_sync_errors_total 2/);
   await part.stop();
 });
+
+test('the frontend lookup (asked once per flow) follows a Service whose address changes', async () => {
+  const watch = new FakeWatch();
+  const writer = new FakeWriter();
+  const part = new ServicesPart({ nodeName: 'n1', log: logger('test'), watch, lb: () => writer, delayMs: 5 });
+  watch.objs.services = [service];
+  watch.objs.endpointslices = [slice];
+  await part.start();
+  const before = part.serviceByFrontend('10.96.0.20', 80, 'TCP');
+  assert.equal(before?.name, 'web');
+  assert.equal(part.serviceByFrontend('10.96.0.20', 81, 'TCP'), undefined, 'another port is not this Service');
+  const moved = { ...service, spec: { ...service.spec, clusterIP: '10.96.0.21', clusterIPs: ['10.96.0.21'] } };
+  watch.objs.services = [moved];
+  watch.emit('services', moved);
+  await part.idle();
+  assert.equal(part.serviceByFrontend('10.96.0.20', 80, 'TCP'), undefined, 'the old address names no Service');
+  assert.equal(part.serviceByFrontend('10.96.0.21', 80, 'TCP')?.name, 'web');
+  await part.stop();
+});
